@@ -1,0 +1,17 @@
+//! Native core of the middle_management gem.
+//!
+//! Pure decision logic (`policy`, `pacing`, `backoff`), the Heroku client
+//! (`heroku`) and the background `dispatcher` know nothing of Ruby; only
+//! `ruby` touches magnus. Threading model: see `dispatcher`.
+
+pub mod backoff;
+pub mod dispatcher;
+pub mod heroku;
+pub mod pacing;
+pub mod policy;
+mod ruby;
+
+#[magnus::init]
+fn init(ruby: &magnus::Ruby) -> Result<(), magnus::Error> {
+    ruby::init(ruby)
+}

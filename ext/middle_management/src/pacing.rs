@@ -1,0 +1,483 @@
+//! When a formation call may be made for one pool, and when counts are due.
+//!
+//! Heroku's API budget is shared by the whole account and every dyno restart
+//! costs money, so calls are throttled, coalesced to the latest wish, skipped
+//! when Heroku already has the answer, and scale-downs can be stabilised.
+//! Time is injected (`now`, from any fixed origin) so every rule is testable
+//! without sleeping.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PacingConfig {
+    /// Minimum spacing between the starts of two formation calls; zero disables it.
+    pub api_throttle: Duration,
+    /// How long a lower worker count must be wanted before it is sent; zero
+    /// scales down as soon as the throttle allows (the original behaviour).
+    pub scale_down_delay: Duration,
+}
+
+/// What the dispatcher should do for this pool now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Call Heroku now with this quantity.
+    Send(u32),
+    /// Something is pending, but nothing may be sent before this instant.
+    WaitUntil(Duration),
+    /// Heroku already has what is wanted.
+    Idle,
+}
+
+/// Per-pool pacing state. The dispatcher makes one call at a time per pool:
+/// `poll`, on `Send` call `sent` and make the call, then `known` or `failed`.
+#[derive(Debug, Clone)]
+pub struct Pacer {
+    cfg: PacingConfig,
+    /// The latest wish from the policy.
+    desired: Option<u32>,
+    /// When the first desire arrived: before that, nothing is known to have
+    /// been wanted, so a scale-down must wait a full delay from here.
+    first_desired_at: Option<Duration>,
+    /// Earlier desired counts above the current one, with when they stopped
+    /// being wanted. Values strictly decrease front to back: a value no higher
+    /// than a later one can never be the window's maximum, so it is dropped.
+    superseded: VecDeque<(Duration, u32)>,
+    known: Option<u32>,
+    last_call: Option<Duration>,
+}
+
+impl Pacer {
+    pub fn new(cfg: PacingConfig) -> Pacer {
+        Pacer {
+            cfg,
+            desired: None,
+            first_desired_at: None,
+            superseded: VecDeque::new(),
+            known: None,
+            last_call: None,
+        }
+    }
+
+    pub fn config(&self) -> PacingConfig {
+        self.cfg
+    }
+
+    pub fn desire(&mut self, now: Duration, workers: u32) {
+        self.first_desired_at.get_or_insert(now);
+        if self.desired != Some(workers) {
+            if let Some(old) = self.desired.replace(workers) {
+                self.supersede(now, old);
+            }
+            self.drop_dominated_by(workers);
+        }
+        let delay = self.cfg.scale_down_delay;
+        while self
+            .superseded
+            .front()
+            .is_some_and(|&(until, _)| until.saturating_add(delay) <= now)
+        {
+            self.superseded.pop_front();
+        }
+    }
+
+    fn supersede(&mut self, now: Duration, old: u32) {
+        self.drop_dominated_by(old);
+        self.superseded.push_back((now, old));
+    }
+
+    /// Entries no higher than a later wish are never the window's maximum.
+    fn drop_dominated_by(&mut self, later: u32) {
+        while self.superseded.back().is_some_and(|&(_, v)| v <= later) {
+            self.superseded.pop_back();
+        }
+    }
+
+    /// Heroku's quantity, from a GET or a successful PATCH response.
+    pub fn known(&mut self, quantity: u32) {
+        self.known = Some(quantity);
+    }
+
+    /// Opens the throttle window: it is measured from the start of a call.
+    pub fn sent(&mut self, now: Duration, _quantity: u32) {
+        self.last_call = Some(now);
+    }
+
+    /// The attempt still counts against the throttle, and the window is
+    /// re-measured from the failure so a slow failing Heroku is not hit again
+    /// the moment the call returns. Retry spacing beyond that is the
+    /// dispatcher's, via `backoff`.
+    pub fn failed(&mut self, now: Duration) {
+        self.last_call = self.last_call.max(Some(now));
+    }
+
+    pub fn poll(&self, now: Duration) -> Step {
+        let Some(desired) = self.desired else {
+            return Step::Idle;
+        };
+        let target = self.target(now, desired);
+        let window_opens = self
+            .last_call
+            .map_or(Duration::ZERO, |t| t.saturating_add(self.cfg.api_throttle));
+        if Some(target) != self.known {
+            return if now >= window_opens {
+                Step::Send(target)
+            } else {
+                Step::WaitUntil(window_opens)
+            };
+        }
+        match self.known {
+            Some(known) if desired < known => {
+                Step::WaitUntil(self.release_at(known).max(window_opens))
+            }
+            _ => Step::Idle,
+        }
+    }
+
+    /// The count to send now: the latest wish, except that a scale-down goes
+    /// no lower than the highest count wanted within the last
+    /// `scale_down_delay` (HPA-style stabilisation). Scale-ups are never held.
+    fn target(&self, now: Duration, desired: u32) -> u32 {
+        let Some(known) = self.known else {
+            return desired;
+        };
+        let start = now.checked_sub(self.cfg.scale_down_delay);
+        let covered =
+            matches!((start, self.first_desired_at), (Some(s), Some(first)) if first <= s);
+        if !covered {
+            return desired.max(known);
+        }
+        let start = start.unwrap_or_default();
+        let recent_max = self
+            .superseded
+            .iter()
+            .filter(|&&(until, _)| until > start)
+            .map(|&(_, v)| v)
+            .max();
+        desired.max(known.min(recent_max.unwrap_or(desired)))
+    }
+
+    /// When a held scale-down from `known` starts to go through: once the
+    /// last wish at or above `known` has been out of the window for the full
+    /// delay, and never before a full delay after the first wish.
+    fn release_at(&self, known: u32) -> Duration {
+        let last_high = self
+            .superseded
+            .iter()
+            .take_while(|&&(_, v)| v >= known)
+            .last()
+            .map(|&(until, _)| until);
+        let since = last_high.max(self.first_desired_at).unwrap_or_default();
+        since.saturating_add(self.cfg.scale_down_delay)
+    }
+
+    /// The value still owed to Heroku regardless of throttle and delay, for
+    /// delivery at process exit.
+    pub fn flush(&self) -> Option<u32> {
+        self.desired.filter(|&d| Some(d) != self.known)
+    }
+
+    pub fn desired(&self) -> Option<u32> {
+        self.desired
+    }
+
+    pub fn known_quantity(&self) -> Option<u32> {
+        self.known
+    }
+}
+
+/// Whether the authoritative queue counts are due again. Between counts the
+/// hooks adjust them ±1, which drifts, so they are re-queried every `interval`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CountFreshness {
+    interval: Duration,
+    counted_at: Option<Duration>,
+}
+
+impl CountFreshness {
+    pub fn new(interval: Duration) -> CountFreshness {
+        CountFreshness {
+            interval,
+            counted_at: None,
+        }
+    }
+
+    /// Never counted, or counted `interval` or longer ago; a zero interval is always stale.
+    pub fn is_stale(&self, now: Duration) -> bool {
+        self.next_recount_at().map_or(true, |due| now >= due)
+    }
+
+    pub fn counted(&mut self, now: Duration) {
+        self.counted_at = Some(now);
+    }
+
+    /// `None` until the first count, which is due immediately.
+    pub fn next_recount_at(&self) -> Option<Duration> {
+        self.counted_at.map(|t| t.saturating_add(self.interval))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const fn s(secs: u64) -> Duration {
+        Duration::from_secs(secs)
+    }
+
+    fn pacer(throttle: u64, delay: u64) -> Pacer {
+        Pacer::new(PacingConfig {
+            api_throttle: s(throttle),
+            scale_down_delay: s(delay),
+        })
+    }
+
+    /// Does what a well-behaved dispatcher does on `Send`, assuming success.
+    fn deliver(p: &mut Pacer, now: Duration) -> Step {
+        let step = p.poll(now);
+        if let Step::Send(q) = step {
+            p.sent(now, q);
+            p.known(q);
+        }
+        step
+    }
+
+    #[test]
+    fn nothing_wanted_is_idle() {
+        let p = pacer(10, 0);
+        assert_eq!(p.poll(s(0)), Step::Idle);
+        assert_eq!(
+            (p.flush(), p.desired(), p.known_quantity()),
+            (None, None, None)
+        );
+    }
+
+    #[test]
+    fn sends_when_heroku_is_unknown_and_skips_what_it_has() {
+        let mut p = pacer(10, 0);
+        p.desire(s(0), 0);
+        assert_eq!(p.poll(s(0)), Step::Send(0));
+        p.known(0);
+        assert_eq!(p.poll(s(0)), Step::Idle);
+        assert_eq!(p.flush(), None);
+        p.desire(s(1), 3);
+        assert_eq!(p.poll(s(1)), Step::Send(3));
+    }
+
+    #[test]
+    fn first_call_goes_at_once_then_one_per_window_with_the_latest_value() {
+        let mut p = pacer(10, 0);
+        p.known(0);
+        p.desire(s(100), 3);
+        assert_eq!(deliver(&mut p, s(100)), Step::Send(3));
+        p.desire(s(101), 5);
+        p.desire(s(102), 7);
+        assert_eq!(deliver(&mut p, s(102)), Step::WaitUntil(s(110)));
+        p.desire(s(105), 6);
+        assert_eq!(deliver(&mut p, s(109)), Step::WaitUntil(s(110)));
+        assert_eq!(deliver(&mut p, s(110)), Step::Send(6));
+        assert_eq!(p.poll(s(111)), Step::Idle);
+    }
+
+    #[test]
+    fn a_change_undone_inside_the_window_sends_nothing() {
+        let mut p = pacer(10, 0);
+        p.known(2);
+        p.desire(s(0), 2);
+        p.sent(s(0), 2);
+        p.desire(s(3), 4);
+        assert_eq!(p.poll(s(3)), Step::WaitUntil(s(10)));
+        p.desire(s(5), 2);
+        assert_eq!(p.poll(s(10)), Step::Idle);
+    }
+
+    #[test]
+    fn zero_throttle_never_waits() {
+        let mut p = pacer(0, 0);
+        p.known(1);
+        for (t, w) in [(0, 2), (0, 3), (0, 1)] {
+            p.desire(s(t), w);
+            assert_eq!(deliver(&mut p, s(t)), Step::Send(w));
+        }
+    }
+
+    #[test]
+    fn failure_keeps_known_and_counts_against_the_throttle() {
+        let mut p = pacer(10, 0);
+        p.known(1);
+        p.desire(s(0), 4);
+        assert_eq!(p.poll(s(0)), Step::Send(4));
+        p.sent(s(0), 4);
+        p.failed(s(3));
+        assert_eq!(p.known_quantity(), Some(1));
+        assert_eq!(p.poll(s(10)), Step::WaitUntil(s(13)));
+        assert_eq!(p.poll(s(13)), Step::Send(4));
+        assert_eq!(p.flush(), Some(4));
+    }
+
+    #[test]
+    fn scale_down_waits_out_the_delay_but_scale_up_does_not() {
+        let mut p = pacer(10, 60);
+        p.known(5);
+        p.desire(s(0), 5);
+        p.desire(s(100), 2);
+        assert_eq!(p.poll(s(100)), Step::WaitUntil(s(160)));
+        assert_eq!(p.poll(s(159)), Step::WaitUntil(s(160)));
+        assert_eq!(p.flush(), Some(2));
+        p.desire(s(120), 8);
+        assert_eq!(deliver(&mut p, s(120)), Step::Send(8));
+        p.desire(s(125), 0);
+        assert_eq!(p.poll(s(125)), Step::WaitUntil(s(185)));
+        assert_eq!(deliver(&mut p, s(185)), Step::Send(0));
+    }
+
+    #[test]
+    fn first_wish_below_heroku_waits_a_full_delay() {
+        let mut p = pacer(0, 30);
+        p.known(4);
+        p.desire(s(10), 1);
+        assert_eq!(p.poll(s(10)), Step::WaitUntil(s(40)));
+        assert_eq!(p.poll(s(40)), Step::Send(1));
+    }
+
+    #[test]
+    fn stabilised_scale_down_steps_through_the_recent_maximum() {
+        let mut p = pacer(0, 60);
+        p.known(10);
+        p.desire(s(0), 8);
+        p.desire(s(30), 3);
+        assert_eq!(p.poll(s(30)), Step::WaitUntil(s(60)));
+        assert_eq!(deliver(&mut p, s(60)), Step::Send(8));
+        assert_eq!(p.poll(s(61)), Step::WaitUntil(s(90)));
+        assert_eq!(deliver(&mut p, s(90)), Step::Send(3));
+    }
+
+    #[test]
+    fn a_brief_dip_is_absorbed() {
+        let mut p = pacer(10, 60);
+        p.known(4);
+        p.desire(s(0), 4);
+        p.desire(s(100), 1);
+        p.desire(s(130), 4);
+        for t in [100, 130, 200, 1000] {
+            assert_eq!(p.poll(s(t)), Step::Idle, "at {t}");
+        }
+    }
+
+    #[test]
+    fn history_stays_bounded() {
+        let mut p = pacer(10, 60);
+        for t in 0..10_000u64 {
+            p.desire(s(t), (t % 7) as u32);
+        }
+        assert!(p.superseded.len() <= 7, "{:?}", p.superseded);
+        let mut q = pacer(10, 0);
+        for t in 0..100u64 {
+            q.desire(s(t), (t % 2) as u32);
+        }
+        assert!(q.superseded.is_empty());
+    }
+
+    #[test]
+    fn count_freshness() {
+        let mut c = CountFreshness::new(s(60));
+        assert!(c.is_stale(s(0)));
+        assert_eq!(c.next_recount_at(), None);
+        c.counted(s(10));
+        assert_eq!(c.next_recount_at(), Some(s(70)));
+        assert!(!c.is_stale(s(10)) && !c.is_stale(s(69)));
+        assert!(c.is_stale(s(70)));
+        let mut always = CountFreshness::new(Duration::ZERO);
+        always.counted(s(5));
+        assert!(always.is_stale(s(5)));
+    }
+
+    #[derive(Debug, Clone)]
+    enum Event {
+        Advance(u64),
+        Desire(u32),
+        Known(u32),
+        Fail,
+    }
+
+    fn events() -> impl Strategy<Value = Vec<Event>> {
+        prop::collection::vec(
+            prop_oneof![
+                (0u64..30_000).prop_map(Event::Advance),
+                (0u32..8).prop_map(Event::Desire),
+                (0u32..8).prop_map(Event::Known),
+                Just(Event::Fail),
+            ],
+            0..60,
+        )
+    }
+
+    proptest! {
+        #[test]
+        fn throttled_coalesced_and_eventually_delivered(
+            throttle_ms in 0u64..20_000, delay_ms in 0u64..120_000, evs in events(),
+        ) {
+            let mut p = Pacer::new(PacingConfig {
+                api_throttle: Duration::from_millis(throttle_ms),
+                scale_down_delay: Duration::from_millis(delay_ms),
+            });
+            let mut now = Duration::ZERO;
+            let mut calls: Vec<Duration> = vec![];
+            let act = |p: &mut Pacer, now: Duration, calls: &mut Vec<Duration>| -> Result<(), TestCaseError> {
+                match p.poll(now) {
+                    Step::Send(q) => {
+                        prop_assert_ne!(Some(q), p.known_quantity());
+                        p.sent(now, q);
+                        calls.push(now);
+                    }
+                    Step::WaitUntil(t) => prop_assert!(t > now),
+                    Step::Idle => prop_assert!(p.desired().is_none() || p.desired() == p.known_quantity()),
+                }
+                Ok(())
+            };
+            for ev in evs {
+                match ev {
+                    Event::Advance(ms) => now += Duration::from_millis(ms),
+                    Event::Desire(w) => p.desire(now, w),
+                    Event::Known(q) => p.known(q),
+                    Event::Fail => p.failed(now),
+                }
+                act(&mut p, now, &mut calls)?;
+            }
+            for pair in calls.windows(2) {
+                prop_assert!(pair[1] - pair[0] >= Duration::from_millis(throttle_ms), "{:?}", calls);
+            }
+            if let Some(latest) = p.desired() {
+                let later = now + Duration::from_millis(throttle_ms + delay_ms);
+                let expected = if p.known_quantity() == Some(latest) { Step::Idle } else { Step::Send(latest) };
+                prop_assert_eq!(p.poll(later), expected);
+                prop_assert_eq!(p.flush(), (expected != Step::Idle).then_some(latest));
+            }
+        }
+
+        #[test]
+        fn waiting_until_the_promised_instant_makes_progress(
+            delay in 0u64..100, known in 0u32..8, wishes in prop::collection::vec((0u64..50, 0u32..8), 1..20),
+        ) {
+            let mut p = pacer(10, delay);
+            p.known(known);
+            let mut now = Duration::ZERO;
+            for (dt, w) in wishes {
+                now += s(dt);
+                p.desire(now, w);
+                deliver(&mut p, now);
+            }
+            let latest = p.desired().unwrap();
+            // Following WaitUntil hints alone reaches the latest wish in a few hops.
+            for _ in 0..20 {
+                match deliver(&mut p, now) {
+                    Step::WaitUntil(t) => { prop_assert!(t > now); now = t; }
+                    _ if p.known_quantity() == Some(latest) => break,
+                    _ => {}
+                }
+            }
+            prop_assert_eq!(p.known_quantity(), Some(latest));
+        }
+    }
+}

@@ -1,0 +1,535 @@
+//! How many workers a pool (one Heroku process type) should have.
+//!
+//! Pure arithmetic over one observation of the queue: no clock, no I/O, so the
+//! dispatcher can re-decide as often as it likes and tests can replay any
+//! scenario exactly.
+
+use std::fmt;
+use std::time::Duration;
+
+/// One row of a rules table: from `at_least` outstanding jobs on, run `workers`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub at_least: u64,
+    pub workers: u32,
+}
+
+/// How outstanding work turns into a worker count before floors and clamps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Sizing {
+    /// The original gem's rule: one worker per this many outstanding jobs, rounded up.
+    JobsPerWorker(u32),
+    /// Step function for apps whose throughput isn't linear in workers.
+    /// Sorted by `at_least`; below the first row no worker is needed.
+    Rules(Vec<Rule>),
+}
+
+/// A validated configuration: once built, `decide` cannot fail or divide by zero.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    min_workers: u32,
+    max_workers: u32,
+    sizing: Sizing,
+    dyno_concurrency: u32,
+    wake_lead: Duration,
+}
+
+/// A rejected setting. `field` is the configuration key so the Ruby layer can
+/// name the variable the user has to fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    pub field: &'static str,
+    pub problem: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.field, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What the queue looks like for one pool right now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Observation {
+    /// Due now, not failed, not locked.
+    pub runnable: u64,
+    /// Locked by a live worker, not failed.
+    pub running: u64,
+    /// Time until the earliest future job is due; `None` when none is scheduled.
+    pub next_run_in: Option<Duration>,
+}
+
+/// The policy's answer, with enough context to log and to schedule the next look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    pub workers: u32,
+    pub reason: Reason,
+    /// Decide again after this long even if nothing else changes, so that a
+    /// scheduled job gets a worker in time; `None` when nothing is scheduled.
+    pub consult_at_in: Option<Duration>,
+}
+
+/// What determined `Decision::workers`, for log lines and instrumentation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Sized by the outstanding jobs.
+    Work,
+    /// Kept up so no busy worker is fired mid-job.
+    BusyFloor,
+    /// One worker for a job due within the wake-up lead.
+    ScheduledSoon,
+    /// Raised to `min_workers`.
+    Minimum,
+    /// Capped at `max_workers`.
+    Maximum,
+    /// Nothing to do and no floor applies.
+    Idle,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Reason::Work => "sized to outstanding jobs",
+            Reason::BusyFloor => "keeping busy workers",
+            Reason::ScheduledSoon => "job scheduled soon",
+            Reason::Minimum => "at min_workers",
+            Reason::Maximum => "capped at max_workers",
+            Reason::Idle => "no work",
+        })
+    }
+}
+
+fn invalid(field: &'static str, problem: String) -> Result<Policy, ConfigError> {
+    Err(ConfigError { field, problem })
+}
+
+impl Policy {
+    pub fn new(
+        min_workers: u32,
+        max_workers: u32,
+        sizing: Sizing,
+        dyno_concurrency: u32,
+        wake_lead: Duration,
+    ) -> Result<Policy, ConfigError> {
+        if max_workers < min_workers {
+            return invalid(
+                "max_workers",
+                format!("must be at least min_workers (got {max_workers}, min_workers is {min_workers})"),
+            );
+        }
+        if dyno_concurrency == 0 {
+            return invalid("dyno_concurrency", "must be at least 1 (got 0)".into());
+        }
+        match &sizing {
+            Sizing::JobsPerWorker(0) => {
+                return invalid("jobs_per_worker", "must be at least 1 (got 0)".into());
+            }
+            Sizing::Rules(rules) if rules.is_empty() => {
+                return invalid("rules", "must have at least one rule".into());
+            }
+            Sizing::Rules(rules) => {
+                if let Some(w) = rules.windows(2).find(|w| w[1].at_least <= w[0].at_least) {
+                    return invalid(
+                        "rules",
+                        format!(
+                            "must have strictly increasing at_least (got {} after {})",
+                            w[1].at_least, w[0].at_least
+                        ),
+                    );
+                }
+            }
+            Sizing::JobsPerWorker(_) => {}
+        }
+        Ok(Policy {
+            min_workers,
+            max_workers,
+            sizing,
+            dyno_concurrency,
+            wake_lead,
+        })
+    }
+
+    pub fn min_workers(&self) -> u32 {
+        self.min_workers
+    }
+
+    pub fn max_workers(&self) -> u32 {
+        self.max_workers
+    }
+
+    pub fn sizing(&self) -> &Sizing {
+        &self.sizing
+    }
+
+    pub fn dyno_concurrency(&self) -> u32 {
+        self.dyno_concurrency
+    }
+
+    pub fn wake_lead(&self) -> Duration {
+        self.wake_lead
+    }
+
+    /// Work sizing, then the busy floor, then the scheduled wake-up, then the
+    /// `[min, max]` clamp last, so the configured bounds are absolute.
+    pub fn decide(&self, obs: &Observation) -> Decision {
+        let outstanding = obs.runnable.saturating_add(obs.running);
+        let by_work = self.workers_for(outstanding);
+        let busy = obs.running.div_ceil(u64::from(self.dyno_concurrency));
+
+        let (mut workers, mut reason) = match by_work {
+            _ if busy > by_work => (busy, Reason::BusyFloor),
+            0 => (0, Reason::Idle),
+            n => (n, Reason::Work),
+        };
+        if workers == 0 && obs.next_run_in.is_some_and(|d| d <= self.wake_lead) {
+            (workers, reason) = (1, Reason::ScheduledSoon);
+        }
+        if workers < u64::from(self.min_workers) {
+            (workers, reason) = (self.min_workers.into(), Reason::Minimum);
+        } else if workers > u64::from(self.max_workers) {
+            (workers, reason) = (self.max_workers.into(), Reason::Maximum);
+        }
+
+        Decision {
+            workers: u32::try_from(workers).expect("clamped to max_workers"),
+            reason,
+            consult_at_in: obs.next_run_in.and_then(|d| self.consult_in(d)),
+        }
+    }
+
+    /// Counts stay in u64 until the clamp so huge queues can't wrap.
+    fn workers_for(&self, outstanding: u64) -> u64 {
+        match &self.sizing {
+            Sizing::JobsPerWorker(n) => outstanding.div_ceil(u64::from(*n)),
+            Sizing::Rules(rules) => match rules.partition_point(|r| r.at_least <= outstanding) {
+                0 => 0,
+                i => rules[i - 1].workers.into(),
+            },
+        }
+    }
+
+    /// Before the lead: come back when the job enters it, so a worker is
+    /// started in time. Inside the lead: come back when it is due, when it
+    /// turns from scheduled into runnable and the counts take over. A job due
+    /// now is already runnable, so there is nothing to come back for.
+    fn consult_in(&self, next_run_in: Duration) -> Option<Duration> {
+        match next_run_in.checked_sub(self.wake_lead) {
+            Some(before_lead) if !before_lead.is_zero() => Some(before_lead),
+            _ if next_run_in.is_zero() => None,
+            _ => Some(next_run_in),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const SEC: Duration = Duration::from_secs(1);
+
+    fn policy(min: u32, max: u32, sizing: Sizing, concurrency: u32) -> Policy {
+        Policy::new(min, max, sizing, concurrency, 60 * SEC).unwrap()
+    }
+
+    fn obs(runnable: u64, running: u64) -> Observation {
+        Observation {
+            runnable,
+            running,
+            next_run_in: None,
+        }
+    }
+
+    fn rules(table: &[(u64, u32)]) -> Sizing {
+        Sizing::Rules(
+            table
+                .iter()
+                .map(|&(at_least, workers)| Rule { at_least, workers })
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn replays_the_readme_chart() {
+        let p = policy(0, 10, Sizing::JobsPerWorker(1), 1);
+        let chart = [
+            ("no jobs in queue", 0, 0),
+            ("enqueue 3 image rotation jobs", 3, 3),
+            ("1 image job done", 2, 2),
+            ("1 image job done", 1, 1),
+            ("send 105 emails", 106, 10),
+            ("100 email jobs done", 6, 6),
+            ("1 email done", 5, 5),
+            ("5 jobs done", 0, 0),
+        ];
+        for (step, outstanding, expected) in chart {
+            // Half the jobs already running must not change the answer.
+            for running in [0, outstanding / 2] {
+                let d = p.decide(&obs(outstanding - running, running));
+                assert_eq!(d.workers, expected, "{step} (running {running})");
+            }
+        }
+    }
+
+    #[test]
+    fn jobs_per_worker_rounds_up() {
+        let p = policy(0, 100, Sizing::JobsPerWorker(10), 100);
+        for (outstanding, workers) in [
+            (0, 0),
+            (1, 1),
+            (5, 1),
+            (10, 1),
+            (11, 2),
+            (100, 10),
+            (101, 11),
+        ] {
+            assert_eq!(
+                p.decide(&obs(outstanding, 0)).workers,
+                workers,
+                "{outstanding} jobs"
+            );
+        }
+    }
+
+    #[test]
+    fn rules_pick_the_highest_matching_row() {
+        let p = policy(0, 100, rules(&[(1, 1), (50, 3), (500, 8)]), 100);
+        for (outstanding, workers) in [
+            (0, 0),
+            (1, 1),
+            (49, 1),
+            (50, 3),
+            (499, 3),
+            (500, 8),
+            (u64::MAX, 8),
+        ] {
+            assert_eq!(
+                p.decide(&obs(outstanding, 0)).workers,
+                workers,
+                "{outstanding} jobs"
+            );
+        }
+        let always = policy(0, 100, rules(&[(0, 2), (10, 4)]), 100);
+        assert_eq!(always.decide(&obs(0, 0)).workers, 2);
+        assert_eq!(always.decide(&obs(0, 0)).reason, Reason::Work);
+    }
+
+    #[test]
+    fn busy_floor_keeps_busy_workers() {
+        // A rules table that wants fewer workers than are busy.
+        let p = policy(0, 10, rules(&[(0, 1)]), 4);
+        let d = p.decide(&obs(0, 9));
+        assert_eq!((d.workers, d.reason), (3, Reason::BusyFloor));
+        let d = p.decide(&obs(0, 4));
+        assert_eq!((d.workers, d.reason), (1, Reason::Work));
+    }
+
+    #[test]
+    fn maximum_beats_the_busy_floor() {
+        let p = policy(0, 2, rules(&[(0, 0)]), 1);
+        let d = p.decide(&obs(0, 5));
+        assert_eq!((d.workers, d.reason), (2, Reason::Maximum));
+    }
+
+    #[test]
+    fn clamps_and_reasons() {
+        let p = policy(2, 5, Sizing::JobsPerWorker(1), 1);
+        let cases = [
+            (0, 2, Reason::Minimum),
+            (1, 2, Reason::Minimum),
+            (2, 2, Reason::Work),
+            (4, 4, Reason::Work),
+            (5, 5, Reason::Work),
+            (6, 5, Reason::Maximum),
+        ];
+        for (runnable, workers, reason) in cases {
+            let d = p.decide(&obs(runnable, 0));
+            assert_eq!(
+                (d.workers, d.reason),
+                (workers, reason),
+                "{runnable} runnable"
+            );
+        }
+        let idle = policy(0, 5, Sizing::JobsPerWorker(1), 1).decide(&obs(0, 0));
+        assert_eq!(
+            (idle.workers, idle.reason, idle.consult_at_in),
+            (0, Reason::Idle, None)
+        );
+    }
+
+    #[test]
+    fn scheduled_job_wakes_one_worker_within_the_lead() {
+        let p = policy(0, 5, Sizing::JobsPerWorker(1), 1);
+        let at = |secs| Observation {
+            next_run_in: Some(secs * SEC),
+            ..obs(0, 0)
+        };
+
+        let far = p.decide(&at(300));
+        assert_eq!(
+            (far.workers, far.reason, far.consult_at_in),
+            (0, Reason::Idle, Some(240 * SEC))
+        );
+        let edge = p.decide(&at(60));
+        assert_eq!(
+            (edge.workers, edge.reason, edge.consult_at_in),
+            (1, Reason::ScheduledSoon, Some(60 * SEC))
+        );
+        let near = p.decide(&at(10));
+        assert_eq!(
+            (near.workers, near.reason, near.consult_at_in),
+            (1, Reason::ScheduledSoon, Some(10 * SEC))
+        );
+        let due = p.decide(&at(0));
+        assert_eq!(
+            (due.workers, due.reason, due.consult_at_in),
+            (1, Reason::ScheduledSoon, None)
+        );
+    }
+
+    #[test]
+    fn scheduled_job_adds_nothing_when_workers_exist_or_max_is_zero() {
+        let p = policy(0, 5, Sizing::JobsPerWorker(1), 1);
+        let d = p.decide(&Observation {
+            next_run_in: Some(SEC),
+            ..obs(3, 0)
+        });
+        assert_eq!(
+            (d.workers, d.reason, d.consult_at_in),
+            (3, Reason::Work, Some(SEC))
+        );
+        let none = policy(0, 0, Sizing::JobsPerWorker(1), 1);
+        let d = none.decide(&Observation {
+            next_run_in: Some(SEC),
+            ..obs(0, 0)
+        });
+        assert_eq!((d.workers, d.reason), (0, Reason::Maximum));
+    }
+
+    #[test]
+    fn zero_wake_lead_consults_when_due() {
+        let p = Policy::new(0, 5, Sizing::JobsPerWorker(1), 1, Duration::ZERO).unwrap();
+        let d = p.decide(&Observation {
+            next_run_in: Some(30 * SEC),
+            ..obs(0, 0)
+        });
+        assert_eq!((d.workers, d.consult_at_in), (0, Some(30 * SEC)));
+    }
+
+    #[test]
+    fn huge_counts_saturate() {
+        let p = policy(0, u32::MAX, Sizing::JobsPerWorker(1), 1);
+        let d = p.decide(&obs(u64::MAX, u64::MAX));
+        assert_eq!((d.workers, d.reason), (u32::MAX, Reason::Maximum));
+    }
+
+    #[test]
+    fn config_errors_name_the_field() {
+        let err = |min, max, sizing, concurrency| {
+            Policy::new(min, max, sizing, concurrency, SEC).unwrap_err()
+        };
+        let e = err(3, 2, Sizing::JobsPerWorker(1), 1);
+        assert_eq!(e.field, "max_workers");
+        assert_eq!(
+            e.to_string(),
+            "max_workers must be at least min_workers (got 2, min_workers is 3)"
+        );
+        assert_eq!(
+            err(0, 1, Sizing::JobsPerWorker(1), 0).field,
+            "dyno_concurrency"
+        );
+        assert_eq!(
+            err(0, 1, Sizing::JobsPerWorker(0), 1).field,
+            "jobs_per_worker"
+        );
+        assert_eq!(err(0, 1, rules(&[]), 1).field, "rules");
+        let e = err(0, 1, rules(&[(5, 1), (5, 2)]), 1);
+        assert_eq!(
+            e.to_string(),
+            "rules must have strictly increasing at_least (got 5 after 5)"
+        );
+        assert_eq!(err(0, 1, rules(&[(10, 1), (5, 2)]), 1).field, "rules");
+        // Equal bounds, a zero row and decreasing workers are all fine.
+        assert!(Policy::new(3, 3, rules(&[(0, 4), (9, 1)]), 1, SEC).is_ok());
+        let boxed: Box<dyn std::error::Error> = Box::new(e);
+        assert!(boxed.to_string().starts_with("rules "));
+    }
+
+    #[test]
+    fn reasons_read_as_phrases() {
+        for r in [
+            Reason::Work,
+            Reason::BusyFloor,
+            Reason::ScheduledSoon,
+            Reason::Minimum,
+            Reason::Maximum,
+            Reason::Idle,
+        ] {
+            assert!(!r.to_string().is_empty());
+        }
+        assert_eq!(Reason::Maximum.to_string(), "capped at max_workers");
+    }
+
+    fn any_sizing() -> impl Strategy<Value = Sizing> {
+        prop_oneof![
+            (1u32..50).prop_map(Sizing::JobsPerWorker),
+            prop::collection::btree_map(0u64..1000, 0u32..30, 1..6).prop_map(|m| Sizing::Rules(
+                m.into_iter()
+                    .map(|(at_least, workers)| Rule { at_least, workers })
+                    .collect()
+            )),
+        ]
+    }
+
+    fn any_policy() -> impl Strategy<Value = Policy> {
+        (0u32..20, 0u32..20, any_sizing(), 1u32..8, 0u64..120).prop_map(
+            |(a, b, sizing, c, lead)| {
+                Policy::new(a.min(b), a.max(b), sizing, c, Duration::from_secs(lead)).unwrap()
+            },
+        )
+    }
+
+    fn any_obs() -> impl Strategy<Value = Observation> {
+        let count = prop_oneof![0u64..2000, any::<u64>()];
+        (count.clone(), count, prop::option::of(0u64..600)).prop_map(|(runnable, running, next)| {
+            Observation {
+                runnable,
+                running,
+                next_run_in: next.map(Duration::from_secs),
+            }
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn stays_within_bounds_and_above_the_busy_floor(p in any_policy(), o in any_obs()) {
+            let d = p.decide(&o);
+            prop_assert!(p.min_workers() <= d.workers && d.workers <= p.max_workers());
+            let busy = o.running.div_ceil(p.dyno_concurrency().into());
+            prop_assert!(u64::from(d.workers) >= busy.min(p.max_workers().into()));
+        }
+
+        #[test]
+        fn more_work_never_means_fewer_workers(p in any_policy(), o in any_obs(), extra in 0u64..500) {
+            let d = p.decide(&o).workers;
+            let more_runnable = Observation { runnable: o.runnable.saturating_add(extra), ..o };
+            let more_running = Observation { running: o.running.saturating_add(extra), ..o };
+            prop_assert!(p.decide(&more_runnable).workers >= d);
+            prop_assert!(p.decide(&more_running).workers >= d);
+        }
+
+        #[test]
+        fn non_decreasing_rules_are_monotone(
+            mut table in prop::collection::btree_map(0u64..1000, 0u32..30, 1..6),
+            a in 0u64..1200, b in 0u64..1200,
+        ) {
+            let mut floor = 0;
+            for w in table.values_mut() { floor = floor.max(*w); *w = floor; }
+            let p = policy(0, 30, rules(&table.into_iter().collect::<Vec<_>>()), 1000);
+            let (lo, hi) = (a.min(b), a.max(b));
+            prop_assert!(p.decide(&obs(lo, 0)).workers <= p.decide(&obs(hi, 0)).workers);
+        }
+    }
+}

@@ -1,0 +1,150 @@
+require "middle_management/settings"
+require "middle_management/pool"
+
+module MiddleManagement
+  # Every setting, from MIDDLE_MANAGEMENT_* environment variables and from
+  # `MiddleManagement.configure { |c| ... }`. Values are checked as they are
+  # set, and together by #validate!; errors name the variable or attribute.
+  class Configuration
+    ENV_PREFIX = "MIDDLE_MANAGEMENT_".freeze
+
+    # name => [parser in Settings, default]
+    SETTINGS = {
+      heroku_app: [:string, nil],
+      heroku_api_key: [:string, nil],
+      heroku_username: [:string, nil],
+      heroku_password: [:string, nil],
+      heroku_api_url: [:url, "https://api.heroku.com"],
+      min_workers: [:count, 0],
+      max_workers: [:count, 1],
+      jobs_per_worker: [:positive, 10],
+      rules: [:rules, nil],
+      process_type: [:process_type, "worker"],
+      process_types: [:process_types, nil],
+      queues: [:queues, nil],
+      dyno_concurrency: [:positive, 1],
+      api_throttle: [:duration, 10.0],
+      count_interval: [:duration, 60.0],
+      scale_down_delay: [:duration, 0.0],
+      wake_lead: [:duration, 30.0],
+      dry_run: [:boolean, false],
+      enabled: [:boolean, true]
+    }.freeze
+    SECRETS = %i[heroku_api_key heroku_password].freeze
+
+    attr_reader(*SETTINGS.keys)
+    attr_accessor :logger
+
+    def self.from_env(env = ENV)
+      new.tap { |config| config.load_env(env) }
+    end
+
+    def initialize
+      SETTINGS.each { |name, (_parser, default)| instance_variable_set(:"@#{name}", default) }
+      @extra_pools = []
+      @sources = {}
+    end
+
+    SETTINGS.each do |name, (parser, _default)|
+      define_method(:"#{name}=") { |value| assign(name, value, name.to_s) }
+    end
+
+    def load_env(env)
+      env.each_key do |key|
+        next unless key.start_with?(ENV_PREFIX)
+
+        name = key.delete_prefix(ENV_PREFIX).downcase.to_sym
+        SETTINGS.key?(name) or raise ConfigurationError, "#{key} is not a middle_management setting#{suggestion(name)}"
+      end
+      SETTINGS.each_key do |name|
+        key = ENV_PREFIX + name.to_s.upcase
+        value = env[key]
+        assign(name, value, key) unless value.nil? || value.strip.empty?
+      end
+      validate!
+    end
+
+    # A further process type with its own queues and limits:
+    #   c.pool "urgent_worker", queues: %w[mailers urgent], min: 0, max: 5, jobs_per_worker: 1
+    def pool(process_type, queues:, **options)
+      @extra_pools << Pool.build(process_type, queues: queues, **options)
+    end
+
+    def pools
+      named = @extra_pools.flat_map(&:queues)
+      default = Pool.build(process_type, queues: queues, excluded_queues: named, min: min_workers, max: max_workers,
+                                         jobs_per_worker: jobs_per_worker, rules: rules, process_types: process_types,
+                                         dyno_concurrency: dyno_concurrency, wake_lead: wake_lead)
+      [default, *@extra_pools]
+    end
+
+    def credentials
+      if heroku_api_key then { token: heroku_api_key }
+      elsif heroku_username && heroku_password then { username: heroku_username, password: heroku_password }
+      end
+    end
+
+    # Why the gem will not scale anything, or nil when it will.
+    def disabled_reason
+      return "disabled by MIDDLE_MANAGEMENT_ENABLED=false" unless enabled
+      return "MIDDLE_MANAGEMENT_HEROKU_APP is not set" unless heroku_app
+      return nil if dry_run
+
+      "no Heroku credentials: set MIDDLE_MANAGEMENT_HEROKU_API_KEY" unless credentials
+    end
+
+    def validate!
+      if max_workers < min_workers
+        raise ConfigurationError, "#{source(:max_workers)} must be at least #{source(:min_workers)} " \
+                                  "(got #{max_workers}, #{source(:min_workers)} is #{min_workers})"
+      end
+      if heroku_username && !heroku_password && !heroku_api_key
+        raise ConfigurationError, "#{source(:heroku_username)} is set but MIDDLE_MANAGEMENT_HEROKU_PASSWORD " \
+                                  "(an API token, since Heroku retired password logins) is not"
+      end
+      all_pools = pools
+      duplicates = all_pools.flat_map(&:formation_types).tally.select { |_type, n| n > 1 }.keys
+      raise ConfigurationError, "pool process types are used twice: #{duplicates.join(", ")}" if duplicates.any?
+
+      all_pools.each(&:validate!)
+      self
+    end
+
+    def inspect
+      shown = SETTINGS.keys.map do |name|
+        value = public_send(name)
+        "#{name}=#{SECRETS.include?(name) && value ? "[REDACTED]" : value.inspect}"
+      end
+      "#<#{self.class.name} #{shown.join(" ")}>"
+    end
+    alias to_s inspect
+
+    private
+
+    def assign(name, value, source_name)
+      parser = SETTINGS.fetch(name).first
+      instance_variable_set(:"@#{name}", value.nil? ? nil : Settings.public_send(parser, source_name, value))
+      @sources[name] = source_name
+    end
+
+    def source(name)
+      @sources.fetch(name, name.to_s)
+    end
+
+    def suggestion(name)
+      close = SETTINGS.keys.min_by { |known| levenshtein(known.to_s, name.to_s) }
+      levenshtein(close.to_s, name.to_s) <= 3 ? " (did you mean #{ENV_PREFIX}#{close.to_s.upcase}?)" : ""
+    end
+
+    def levenshtein(a, b)
+      row = (0..b.size).to_a
+      a.each_char.with_index(1) do |ca, i|
+        previous, row[0] = row[0], i
+        b.each_char.with_index(1) do |cb, j|
+          previous, row[j] = row[j], [row[j] + 1, row[j - 1] + 1, previous + (ca == cb ? 0 : 1)].min
+        end
+      end
+      row[b.size]
+    end
+  end
+end

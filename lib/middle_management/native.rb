@@ -1,0 +1,11 @@
+# Loads the compiled Rust extension, which defines MiddleManagement::Native.
+#
+# Precompiled gems ship one library per Ruby minor version
+# (middle_management/3.1/middle_management.so); a gem compiled on install, and
+# a checkout after `rake compile`, have the plain one.
+begin
+  ruby_minor = RUBY_VERSION[/\A\d+\.\d+/]
+  require "middle_management/#{ruby_minor}/middle_management"
+rescue LoadError
+  require "middle_management/middle_management"
+end

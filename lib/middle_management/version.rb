@@ -1,0 +1,3 @@
+module MiddleManagement
+  VERSION = "0.1.0"
+end
