@@ -1,9 +1,92 @@
 require "middle_management/version"
 require "middle_management/errors"
 require "middle_management/native"
+require "middle_management/configuration"
+require "middle_management/agent"
+require "middle_management/backends"
+require "middle_management/slacker"
 
+# Hires and fires Heroku worker dynos as the job queue grows and shrinks.
+#
+# Requiring the gem reads MIDDLE_MANAGEMENT_* from ENV (raising
+# ConfigurationError for a bad value) and hooks the job libraries already
+# loaded; under Rails a Railtie does both during initialisation instead.
 module MiddleManagement
   if Native.crate_version != VERSION
     raise Error, "the compiled extension is version #{Native.crate_version}, the gem #{VERSION}: recompile it (rake compile)"
   end
+
+  class << self
+    # The configuration in force: ENV, then any `configure` block.
+    def configuration
+      @configuration ||= Configuration.from_env
+    end
+
+    #   MiddleManagement.configure do |c|
+    #     c.max_workers = 5
+    #     c.pool "urgent_worker", queues: %w[mailers], max: 2, jobs_per_worker: 1
+    #   end
+    def configure
+      config = configuration
+      yield config
+      config.validate!
+      restart
+      config
+    end
+
+    # The agent of this process, or nil before `boot`.
+    attr_reader :agent
+
+    # Checks the configuration and hooks every job library that is loaded.
+    # Called on require in a plain app, by the Railtie under Rails; call it
+    # again after loading a job library later.
+    def boot
+      configuration.validate!
+      @agent ||= Agent.new(configuration, logger: configuration.logger)
+      Backends.available.each { |backend| backend.install(@agent) }
+      register_at_exit
+      @agent
+    end
+
+    # Sends what is pending now, waiting up to `timeout` seconds (for tests and scripts).
+    def flush(timeout = 5.0)
+      agent ? agent.flush(timeout) : true
+    end
+
+    # What the dispatcher knows: per pool desired and known quantities,
+    # counts, calls, errors, and Heroku's last RateLimit-Remaining.
+    def status
+      agent ? agent.status : { enabled: false, disabled_reason: "not booted", pools: [] }
+    end
+
+    # Forgets the configuration and agent (tests; a new ENV).
+    def reset!
+      @agent&.stop
+      @agent = nil
+      @configuration = nil
+    end
+
+    private
+
+    def restart
+      return unless @agent
+
+      @agent.stop
+      @agent = nil
+      boot
+    end
+
+    def register_at_exit
+      return if @at_exit_registered
+
+      @at_exit_registered = true
+      at_exit { MiddleManagement.agent&.at_exit_flush }
+    end
+  end
+end
+
+if defined?(Rails::Railtie)
+  require "middle_management/railtie"
+else
+  MiddleManagement.boot
 end

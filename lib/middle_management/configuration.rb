@@ -31,6 +31,8 @@ module MiddleManagement
       enabled: [:boolean, true]
     }.freeze
     SECRETS = %i[heroku_api_key heroku_password].freeze
+    CONNECT_TIMEOUT = 5.0
+    REQUEST_TIMEOUT = 10.0
 
     attr_reader(*SETTINGS.keys)
     attr_accessor :logger
@@ -82,6 +84,17 @@ module MiddleManagement
       if heroku_api_key then { token: heroku_api_key }
       elsif heroku_username && heroku_password then { username: heroku_username, password: heroku_password }
       end
+    end
+
+    # What the native dispatcher is started with (secrets included: it is
+    # handed over, never stored or shown).
+    def native_settings
+      {
+        target: { dry_run: dry_run, base_url: heroku_api_url, app: heroku_app.to_s, **credentials.to_h },
+        pools: pools.map(&:to_native),
+        api_throttle: api_throttle, count_interval: count_interval, scale_down_delay: scale_down_delay,
+        connect_timeout: CONNECT_TIMEOUT, request_timeout: REQUEST_TIMEOUT
+      }
     end
 
     # Why the gem will not scale anything, or nil when it will.

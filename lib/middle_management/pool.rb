@@ -46,6 +46,14 @@ module MiddleManagement
       process_types ? [max, process_types.size].min : max
     end
 
+    # Said once at start when the Eco/Basic type list caps the configured max.
+    def capped_note
+      return unless capped_max < max
+
+      "pool #{name}: max #{max} is capped at #{capped_max}, the number of process types " \
+        "(#{process_types.join(", ")}); Eco and Basic dynos run one per type"
+    end
+
     def validate!
       return self if max >= min
 

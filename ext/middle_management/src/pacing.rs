@@ -371,7 +371,9 @@ mod tests {
         for t in 0..10_000u64 {
             p.desire(s(t), (t % 7) as u32);
         }
-        assert!(p.superseded.len() <= 7, "{:?}", p.superseded);
+        assert!(p.superseded.len() <= 6, "{:?}", p.superseded);
+        p.desire(s(10_000), 9);
+        assert!(p.superseded.is_empty(), "a new high outranks all history");
         let mut q = pacer(10, 0);
         for t in 0..100u64 {
             q.desire(s(t), (t % 2) as u32);
@@ -413,7 +415,62 @@ mod tests {
         )
     }
 
+    /// Stabilised target computed the slow, obvious way from the full history:
+    /// the highest wish in effect at any moment of the last delay, counting
+    /// any moment before the first wish as Heroku's own quantity.
+    fn reference_target(
+        history: &[(Duration, u32)],
+        known: u32,
+        now: Duration,
+        delay: Duration,
+    ) -> u32 {
+        let desired = history.last().unwrap().1;
+        let start = now.checked_sub(delay);
+        let uncovered = start.map_or(true, |start| history[0].0 > start);
+        let in_window = history.iter().enumerate().filter(|&(i, _)| {
+            history.get(i + 1).map_or(true, |&(until, _)| {
+                start.map_or(true, |start| until > start)
+            })
+        });
+        let recent = in_window
+            .map(|(_, &(_, v))| v)
+            .chain(uncovered.then_some(known))
+            .max()
+            .unwrap();
+        desired.max(known.min(recent))
+    }
+
     proptest! {
+        #[test]
+        fn stabilisation_matches_the_obvious_definition(
+            delay in 0u64..100, known in 0u32..8,
+            wishes in prop::collection::vec((0u64..40, 0u32..8), 1..40),
+        ) {
+            let mut p = pacer(0, delay);
+            p.known(known);
+            let (mut now, mut history) = (Duration::ZERO, vec![]);
+            for (dt, w) in wishes {
+                now += s(dt);
+                p.desire(now, w);
+                if history.last().map(|&(_, v)| v) != Some(w) {
+                    history.push((now, w));
+                }
+                for probe in [now, now + s(delay / 2), now + s(delay)] {
+                    let target = |at| reference_target(&history, known, at, s(delay));
+                    match p.poll(probe) {
+                        Step::Send(q) => prop_assert!(q == target(probe) && q != known),
+                        Step::Idle => prop_assert!(target(probe) == known && w == known),
+                        Step::WaitUntil(t) => {
+                            // Held exactly until the reference lets it go.
+                            prop_assert_eq!(target(probe), known);
+                            prop_assert_eq!(target(t - Duration::from_nanos(1)), known);
+                            prop_assert_ne!(target(t), known);
+                        }
+                    }
+                }
+            }
+        }
+
         #[test]
         fn throttled_coalesced_and_eventually_delivered(
             throttle_ms in 0u64..20_000, delay_ms in 0u64..120_000, evs in events(),

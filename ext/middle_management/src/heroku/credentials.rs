@@ -140,7 +140,7 @@ impl fmt::Display for Credentials {
 /// Standard base64 (RFC 4648, with padding), for HTTP Basic.
 pub(crate) fn base64_encode(input: &[u8]) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity((input.len() + 2) / 3 * 4);
+    let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
     for chunk in input.chunks(3) {
         let b0 = chunk[0] as u32;
         let b1 = chunk.get(1).copied().unwrap_or(0) as u32;
@@ -182,7 +182,11 @@ mod tests {
             Credentials::bearer(TOKEN),
             Credentials::basic("ops@example.com", TOKEN),
         ] {
-            for text in [format!("{creds:?}"), format!("{creds:#?}"), format!("{creds}")] {
+            for text in [
+                format!("{creds:?}"),
+                format!("{creds:#?}"),
+                format!("{creds}"),
+            ] {
                 assert!(!text.contains(TOKEN), "{text}");
                 assert!(text.contains(REDACTED), "{text}");
             }
@@ -209,13 +213,22 @@ mod tests {
 
     #[test]
     fn authorization_values() {
-        assert_eq!(Credentials::bearer("abc").authorization_value(), "Bearer abc");
+        assert_eq!(
+            Credentials::bearer("abc").authorization_value(),
+            "Bearer abc"
+        );
         // "Aladdin:open sesame" is RFC 7617's example.
         assert_eq!(
             Credentials::basic("Aladdin", "open sesame").authorization_value(),
             "Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ=="
         );
         let markers = Credentials::basic("Aladdin", "open sesame").leak_markers();
-        assert_eq!(markers, vec!["open sesame".to_owned(), "QWxhZGRpbjpvcGVuIHNlc2FtZQ==".to_owned()]);
+        assert_eq!(
+            markers,
+            vec![
+                "open sesame".to_owned(),
+                "QWxhZGRpbjpvcGVuIHNlc2FtZQ==".to_owned()
+            ]
+        );
     }
 }

@@ -54,7 +54,9 @@ impl HerokuError {
     /// The HTTP status of the answer, when there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            HerokuError::Api { status, .. } | HerokuError::Malformed { status, .. } => Some(*status),
+            HerokuError::Api { status, .. } | HerokuError::Malformed { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
@@ -161,7 +163,10 @@ impl fmt::Display for HerokuError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             HerokuError::Api {
-                status, id, message, ..
+                status,
+                id,
+                message,
+                ..
             } => {
                 write!(f, "Heroku said {status}")?;
                 if !id.is_empty() {
@@ -175,7 +180,10 @@ impl fmt::Display for HerokuError {
             HerokuError::Timeout => f.write_str("Heroku did not answer in time (timeout)"),
             HerokuError::Connect(detail) => write!(f, "could not reach Heroku: {detail}"),
             HerokuError::Malformed { status, detail } => {
-                write!(f, "Heroku answered {status} with an unexpected body: {detail}")
+                write!(
+                    f,
+                    "Heroku answered {status} with an unexpected body: {detail}"
+                )
             }
             HerokuError::InvalidArgument(detail) => write!(f, "invalid argument: {detail}"),
         }
@@ -264,7 +272,10 @@ mod tests {
                 rate_limit_remaining: Some(4499),
             }
         );
-        assert_eq!(err.to_string(), "Heroku said 401 unauthorized: Invalid credentials provided.");
+        assert_eq!(
+            err.to_string(),
+            "Heroku said 401 unauthorized: Invalid credentials provided."
+        );
         assert_eq!(err.kind(), "unauthorized");
         assert_eq!(err.id(), Some("unauthorized"));
         assert_eq!(err.status(), Some(401));
@@ -331,7 +342,11 @@ mod tests {
             (api(408, ""), "http_error", true),
             (api(409, "conflict"), "http_error", false),
             (api(422, "invalid_params"), "unprocessable", false),
-            (api(422, "cannot_update_above_limit"), "unprocessable", false),
+            (
+                api(422, "cannot_update_above_limit"),
+                "unprocessable",
+                false,
+            ),
             (api(429, "rate_limit"), "rate_limited", true),
             (api(403, "rate_limit"), "rate_limited", true),
             (api(500, "internal_server_error"), "server_error", true),
@@ -346,7 +361,11 @@ mod tests {
                 "malformed",
                 false,
             ),
-            (HerokuError::InvalidArgument("x".into()), "invalid_argument", false),
+            (
+                HerokuError::InvalidArgument("x".into()),
+                "invalid_argument",
+                false,
+            ),
         ];
         for (err, kind, transient) in cases {
             assert_eq!(err.kind(), kind, "{err:?}");
@@ -376,7 +395,10 @@ mod tests {
         }
         .scrubbed(&markers);
         assert!(!format!("{err} {err:?}").contains("s3cr3t"));
-        assert_eq!(err.to_string(), "Heroku said 401 [REDACTED]: token [REDACTED] is bad, [REDACTED]!");
+        assert_eq!(
+            err.to_string(),
+            "Heroku said 401 [REDACTED]: token [REDACTED] is bad, [REDACTED]!"
+        );
         let err = HerokuError::Connect("x s3cr3t".into()).scrubbed(&markers);
         assert_eq!(err, HerokuError::Connect("x [REDACTED]".into()));
     }

@@ -17,7 +17,9 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::header::{HeaderMap, HeaderValue, ACCEPT as ACCEPT_HEADER, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::header::{
+    HeaderMap, HeaderValue, ACCEPT as ACCEPT_HEADER, AUTHORIZATION, CONTENT_TYPE,
+};
 use reqwest::{Method, Url};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -182,7 +184,9 @@ impl Client {
             ("request_timeout", config.request_timeout),
         ] {
             if value.is_zero() {
-                return Err(HerokuError::InvalidArgument(format!("{name} must be greater than zero")));
+                return Err(HerokuError::InvalidArgument(format!(
+                    "{name} must be greater than zero"
+                )));
             }
         }
         let authorization = authorization_header(&config.credentials)?;
@@ -199,7 +203,10 @@ impl Client {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| {
-                HerokuError::InvalidArgument(format!("could not build the HTTP client: {}", error_chain(&err)))
+                HerokuError::InvalidArgument(format!(
+                    "could not build the HTTP client: {}",
+                    error_chain(&err)
+                ))
             })?;
 
         Ok(Client {
@@ -230,26 +237,36 @@ impl Client {
     pub async fn info(&self, process_type: &str) -> Result<Reply<Formation>, HerokuError> {
         validate_process_type(process_type)?;
         let url = self.formation_url(Some(process_type));
-        self.call(Method::GET, url, None, "a formation object").await
+        self.call(Method::GET, url, None, "a formation object")
+            .await
     }
 
     /// `GET /apps/{app}/formation`.
     pub async fn list(&self) -> Result<Reply<Vec<Formation>>, HerokuError> {
         let url = self.formation_url(None);
-        self.call(Method::GET, url, None, "an array of formation objects").await
+        self.call(Method::GET, url, None, "an array of formation objects")
+            .await
     }
 
     /// `PATCH /apps/{app}/formation/{type}` with `{"quantity": N}`.
-    pub async fn update(&self, process_type: &str, quantity: u32) -> Result<Reply<Formation>, HerokuError> {
+    pub async fn update(
+        &self,
+        process_type: &str,
+        quantity: u32,
+    ) -> Result<Reply<Formation>, HerokuError> {
         validate_process_type(process_type)?;
         let url = self.formation_url(Some(process_type));
         let body = serde_json::json!({ "quantity": quantity });
-        self.call(Method::PATCH, url, Some(body), "a formation object").await
+        self.call(Method::PATCH, url, Some(body), "a formation object")
+            .await
     }
 
     /// `PATCH /apps/{app}/formation` with
     /// `{"updates": [{"type": …, "quantity": …}, …]}`. At least one update.
-    pub async fn batch_update(&self, updates: &[(String, u32)]) -> Result<Reply<Vec<Formation>>, HerokuError> {
+    pub async fn batch_update(
+        &self,
+        updates: &[(String, u32)],
+    ) -> Result<Reply<Vec<Formation>>, HerokuError> {
         if updates.is_empty() {
             return Err(HerokuError::InvalidArgument(
                 "batch_update needs at least one update".to_owned(),
@@ -264,7 +281,13 @@ impl Client {
             .collect();
         let body = serde_json::json!({ "updates": updates });
         let url = self.formation_url(None);
-        self.call(Method::PATCH, url, Some(body), "an array of formation objects").await
+        self.call(
+            Method::PATCH,
+            url,
+            Some(body),
+            "an array of formation objects",
+        )
+        .await
     }
 
     fn formation_url(&self, process_type: Option<&str>) -> Url {
@@ -272,7 +295,11 @@ impl Client {
         {
             // `parse_base_url` only accepts http(s) URLs, which can be bases.
             let mut segments = url.path_segments_mut().expect("http(s) URL");
-            segments.pop_if_empty().push("apps").push(&self.inner.app).push("formation");
+            segments
+                .pop_if_empty()
+                .push("apps")
+                .push(&self.inner.app)
+                .push("formation");
             if let Some(process_type) = process_type {
                 segments.push(process_type);
             }
@@ -305,7 +332,8 @@ impl Client {
             .request(method.clone(), url.clone())
             .header(AUTHORIZATION, self.inner.authorization.clone());
         if let Some(body) = body {
-            let bytes = serde_json::to_vec(&body).map_err(|err| HerokuError::InvalidArgument(err.to_string()))?;
+            let bytes = serde_json::to_vec(&body)
+                .map_err(|err| HerokuError::InvalidArgument(err.to_string()))?;
             request = request
                 .header(CONTENT_TYPE, HeaderValue::from_static("application/json"))
                 .body(bytes);
@@ -349,7 +377,9 @@ impl Client {
         if truncated {
             return Err(HerokuError::Malformed {
                 status: status.as_u16(),
-                detail: format!("expected {expected}, got a body larger than {MAX_BODY_BYTES} bytes"),
+                detail: format!(
+                    "expected {expected}, got a body larger than {MAX_BODY_BYTES} bytes"
+                ),
             });
         }
         match serde_json::from_slice::<T>(&bytes) {
@@ -449,9 +479,13 @@ fn quoted_excerpt(text: &str) -> String {
 
 fn parse_base_url(base_url: &str) -> Result<Url, HerokuError> {
     let invalid = |why: String| HerokuError::InvalidArgument(format!("base_url {why}"));
-    let url = Url::parse(base_url.trim()).map_err(|err| invalid(format!("is not a valid URL ({err})")))?;
+    let url = Url::parse(base_url.trim())
+        .map_err(|err| invalid(format!("is not a valid URL ({err})")))?;
     if url.scheme() != "https" && url.scheme() != "http" {
-        return Err(invalid(format!("must be an http or https URL, not {:?}", url.scheme())));
+        return Err(invalid(format!(
+            "must be an http or https URL, not {:?}",
+            url.scheme()
+        )));
     }
     if url.host_str().map_or(true, str::is_empty) {
         return Err(invalid("has no host".to_owned()));
@@ -462,7 +496,9 @@ fn parse_base_url(base_url: &str) -> Result<Url, HerokuError> {
         ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(invalid("must not contain a query string or fragment".to_owned()));
+        return Err(invalid(
+            "must not contain a query string or fragment".to_owned(),
+        ));
     }
     Ok(url)
 }
@@ -485,7 +521,9 @@ fn authorization_header(credentials: &Credentials) -> Result<HeaderValue, Heroku
         }
     };
     if credentials.secret().is_empty() {
-        return Err(HerokuError::InvalidArgument("the API token is empty".to_owned()));
+        return Err(HerokuError::InvalidArgument(
+            "the API token is empty".to_owned(),
+        ));
     }
     let mut value = HeaderValue::from_str(&credentials.authorization_value()).map_err(|_| {
         HerokuError::InvalidArgument(
@@ -502,7 +540,11 @@ fn transport_error(method: &Method, url: &Url, err: reqwest::Error) -> HerokuErr
         return HerokuError::Timeout;
     }
     let builder = err.is_builder();
-    let detail = format!("{method} {}: {}", safe_url(url), error_chain(&err.without_url()));
+    let detail = format!(
+        "{method} {}: {}",
+        safe_url(url),
+        error_chain(&err.without_url())
+    );
     if builder {
         HerokuError::InvalidArgument(detail)
     } else {
@@ -548,7 +590,11 @@ fn redact_url_text(text: &str) -> String {
                     None => authority,
                 };
                 let path_end = tail.find(['?', '#']).unwrap_or(tail.len());
-                let closing = if tail[path_end..].ends_with(')') { ")" } else { "" };
+                let closing = if tail[path_end..].ends_with(')') {
+                    ")"
+                } else {
+                    ""
+                };
                 out.push_str(scheme);
                 out.push_str(host);
                 out.push_str(&tail[..path_end]);
@@ -598,7 +644,10 @@ mod tests {
         ] {
             let err = validate_app(bad).unwrap_err();
             assert_eq!(err.kind(), "invalid_argument", "{bad}");
-            assert!(err.to_string().starts_with("invalid argument: app "), "{err}");
+            assert!(
+                err.to_string().starts_with("invalid argument: app "),
+                "{err}"
+            );
         }
     }
 
@@ -607,25 +656,55 @@ mod tests {
         for ok in ["worker", "web", "urgent_worker-2", "W", &"x".repeat(128)] {
             assert!(validate_process_type(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "a b", "a/b", "..", "a?b", "wörker", "a%20", &"x".repeat(129)] {
+        for bad in [
+            "",
+            "a b",
+            "a/b",
+            "..",
+            "a?b",
+            "wörker",
+            "a%20",
+            &"x".repeat(129),
+        ] {
             let err = validate_process_type(bad).unwrap_err();
             assert_eq!(err.kind(), "invalid_argument", "{bad}");
         }
-        let long = validate_process_type(&"y".repeat(500)).unwrap_err().to_string();
+        let long = validate_process_type(&"y".repeat(500))
+            .unwrap_err()
+            .to_string();
         assert!(long.len() < 200, "{long}");
     }
 
     #[test]
     fn urls_are_built_from_the_base() {
         for (base, expected) in [
-            ("https://api.heroku.com", "https://api.heroku.com/apps/my-app/formation/worker"),
-            ("https://api.heroku.com/", "https://api.heroku.com/apps/my-app/formation/worker"),
-            ("http://127.0.0.1:4567/", "http://127.0.0.1:4567/apps/my-app/formation/worker"),
-            ("http://proxy.local/heroku/", "http://proxy.local/heroku/apps/my-app/formation/worker"),
-            ("http://proxy.local/heroku", "http://proxy.local/heroku/apps/my-app/formation/worker"),
+            (
+                "https://api.heroku.com",
+                "https://api.heroku.com/apps/my-app/formation/worker",
+            ),
+            (
+                "https://api.heroku.com/",
+                "https://api.heroku.com/apps/my-app/formation/worker",
+            ),
+            (
+                "http://127.0.0.1:4567/",
+                "http://127.0.0.1:4567/apps/my-app/formation/worker",
+            ),
+            (
+                "http://proxy.local/heroku/",
+                "http://proxy.local/heroku/apps/my-app/formation/worker",
+            ),
+            (
+                "http://proxy.local/heroku",
+                "http://proxy.local/heroku/apps/my-app/formation/worker",
+            ),
         ] {
             let client = Client::new(config().with_base_url(base)).unwrap();
-            assert_eq!(client.formation_url(Some("worker")).as_str(), expected, "{base}");
+            assert_eq!(
+                client.formation_url(Some("worker")).as_str(),
+                expected,
+                "{base}"
+            );
             assert_eq!(
                 client.formation_url(None).as_str(),
                 expected.trim_end_matches("/worker"),
@@ -637,7 +716,10 @@ mod tests {
     #[test]
     fn rejects_bad_configuration_without_echoing_secrets() {
         let cases: Vec<(ClientConfig, &str)> = vec![
-            (config().with_base_url("not a url"), "base_url is not a valid URL"),
+            (
+                config().with_base_url("not a url"),
+                "base_url is not a valid URL",
+            ),
             (config().with_base_url("ftp://x"), "http or https"),
             (
                 config().with_base_url(format!("https://user:{TOKEN}@api.heroku.com")),
@@ -647,9 +729,18 @@ mod tests {
                 config().with_base_url(format!("https://api.heroku.com/?key={TOKEN}")),
                 "query string",
             ),
-            (ClientConfig::new("Bad App", Credentials::bearer(TOKEN)), "is not a Heroku app name"),
-            (ClientConfig::new(TOKEN, Credentials::bearer(TOKEN)), "is not a Heroku app name"),
-            (ClientConfig::new("my-app", Credentials::bearer("  ")), "token is empty"),
+            (
+                ClientConfig::new("Bad App", Credentials::bearer(TOKEN)),
+                "is not a Heroku app name",
+            ),
+            (
+                ClientConfig::new(TOKEN, Credentials::bearer(TOKEN)),
+                "is not a Heroku app name",
+            ),
+            (
+                ClientConfig::new("my-app", Credentials::bearer("  ")),
+                "token is empty",
+            ),
             (
                 ClientConfig::new("my-app", Credentials::bearer(format!("{TOKEN}\u{7f}x"))),
                 "cannot go in an HTTP header",
@@ -658,8 +749,14 @@ mod tests {
                 ClientConfig::new("my-app", Credentials::basic("a:b", TOKEN)),
                 "must not contain ':'",
             ),
-            (config().with_timeouts(Duration::ZERO, Duration::from_secs(1)), "connect_timeout"),
-            (config().with_timeouts(Duration::from_secs(1), Duration::ZERO), "request_timeout"),
+            (
+                config().with_timeouts(Duration::ZERO, Duration::from_secs(1)),
+                "connect_timeout",
+            ),
+            (
+                config().with_timeouts(Duration::from_secs(1), Duration::ZERO),
+                "request_timeout",
+            ),
         ];
         for (config, expected) in cases {
             let err = Client::new(config).unwrap_err();
@@ -725,8 +822,10 @@ mod tests {
                 command: Some("bundle exec rake jobs:work".into()),
             }
         );
-        let minimal: Formation =
-            serde_json::from_str(r#"{"type":"web","quantity":0,"command":null,"dyno_size":{"name":"Eco"}}"#).unwrap();
+        let minimal: Formation = serde_json::from_str(
+            r#"{"type":"web","quantity":0,"command":null,"dyno_size":{"name":"Eco"}}"#,
+        )
+        .unwrap();
         assert_eq!(minimal.size.as_deref(), Some("Eco"));
         assert_eq!(minimal.command, None);
         assert!(serde_json::from_str::<Formation>(r#"{"type":"web","quantity":-1}"#).is_err());
@@ -734,7 +833,19 @@ mod tests {
     }
 
     #[test]
+    fn client_and_errors_cross_threads() {
+        fn assert_send_sync<T: Send + Sync + 'static>() {}
+        assert_send_sync::<Client>();
+        assert_send_sync::<ClientConfig>();
+        assert_send_sync::<HerokuError>();
+        assert_send_sync::<Reply<Vec<Formation>>>();
+    }
+
+    #[test]
     fn user_agent_names_the_gem() {
-        assert_eq!(USER_AGENT, format!("middle_management/{}", env!("CARGO_PKG_VERSION")));
+        assert_eq!(
+            USER_AGENT,
+            format!("middle_management/{}", env!("CARGO_PKG_VERSION"))
+        );
     }
 }

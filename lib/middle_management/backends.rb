@@ -1,0 +1,17 @@
+module MiddleManagement
+  # One adapter per job library, each a small file with the same two duties:
+  # `install(agent)` hooks the library so job changes reach the agent, and
+  # `count(pool)` answers a Counts for the pool's queues.
+  module Backends
+    # What a backend reports for one pool. `next_run_in`: seconds until the
+    # earliest job scheduled for later, or nil.
+    Counts = Struct.new(:runnable, :running, :next_run_in, keyword_init: true)
+
+    # The backends whose library is loaded, in the order they are tried.
+    def self.available
+      [DelayedJob].select(&:available?)
+    end
+  end
+end
+
+require "middle_management/backends/delayed_job"
