@@ -10,13 +10,19 @@ pub type Formation = Vec<(String, u32)>;
 
 pub trait FormationApi: Send + Sync + 'static {
     /// Sets the given types' quantities in one call; answers what Heroku now has.
-    fn apply(&self, updates: Formation) -> impl Future<Output = Result<Reply<Formation>, HerokuError>> + Send;
+    fn apply(
+        &self,
+        updates: Formation,
+    ) -> impl Future<Output = Result<Reply<Formation>, HerokuError>> + Send;
     /// Reads the whole formation.
     fn list(&self) -> impl Future<Output = Result<Reply<Formation>, HerokuError>> + Send;
 }
 
 fn pairs(formation: Vec<crate::heroku::Formation>) -> Formation {
-    formation.into_iter().map(|f| (f.process_type, f.quantity)).collect()
+    formation
+        .into_iter()
+        .map(|f| (f.process_type, f.quantity))
+        .collect()
 }
 
 impl FormationApi for Client {
@@ -24,16 +30,25 @@ impl FormationApi for Client {
         // One type: the plain update. Several: Heroku's batch update, one call.
         if let [(process_type, quantity)] = updates.as_slice() {
             let reply = self.update(process_type, *quantity).await?;
-            Ok(Reply { value: pairs(vec![reply.value]), rate_limit_remaining: reply.rate_limit_remaining })
+            Ok(Reply {
+                value: pairs(vec![reply.value]),
+                rate_limit_remaining: reply.rate_limit_remaining,
+            })
         } else {
             let reply = self.batch_update(&updates).await?;
-            Ok(Reply { value: pairs(reply.value), rate_limit_remaining: reply.rate_limit_remaining })
+            Ok(Reply {
+                value: pairs(reply.value),
+                rate_limit_remaining: reply.rate_limit_remaining,
+            })
         }
     }
 
     async fn list(&self) -> Result<Reply<Formation>, HerokuError> {
         let reply = Client::list(self).await?;
-        Ok(Reply { value: pairs(reply.value), rate_limit_remaining: reply.rate_limit_remaining })
+        Ok(Reply {
+            value: pairs(reply.value),
+            rate_limit_remaining: reply.rate_limit_remaining,
+        })
     }
 }
 
@@ -43,10 +58,16 @@ pub struct DryRun;
 
 impl FormationApi for DryRun {
     async fn apply(&self, updates: Formation) -> Result<Reply<Formation>, HerokuError> {
-        Ok(Reply { value: updates, rate_limit_remaining: None })
+        Ok(Reply {
+            value: updates,
+            rate_limit_remaining: None,
+        })
     }
 
     async fn list(&self) -> Result<Reply<Formation>, HerokuError> {
-        Ok(Reply { value: Vec::new(), rate_limit_remaining: None })
+        Ok(Reply {
+            value: Vec::new(),
+            rate_limit_remaining: None,
+        })
     }
 }

@@ -10,7 +10,11 @@ use crate::policy::{ConfigError, Policy};
 #[derive(Debug, Clone)]
 pub enum Target {
     /// The Platform API (or anything speaking it, such as the local formation).
-    Heroku { base_url: String, app: String, credentials: Credentials },
+    Heroku {
+        base_url: String,
+        app: String,
+        credentials: Credentials,
+    },
     /// Decide and report, never call: `MIDDLE_MANAGEMENT_DRY_RUN`.
     DryRun,
 }
@@ -68,7 +72,10 @@ pub struct DispatcherConfig {
 impl DispatcherConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.pools.is_empty() {
-            return Err(ConfigError { field: "pools", problem: "must name at least one pool".into() });
+            return Err(ConfigError {
+                field: "pools",
+                problem: "must name at least one pool".into(),
+            });
         }
         let mut seen = std::collections::HashSet::new();
         for t in self.pools.iter().flat_map(|p| &p.formation_types) {
@@ -99,28 +106,47 @@ mod tests {
 
     #[test]
     fn eco_turns_on_the_first_types_only() {
-        let eco = pool("worker", &["worker1", "worker2", "worker3", "worker4"], true);
+        let eco = pool(
+            "worker",
+            &["worker1", "worker2", "worker3", "worker4"],
+            true,
+        );
         let formation = eco.formation_for(3);
         assert_eq!(
             formation,
-            vec![("worker1".into(), 1), ("worker2".into(), 1), ("worker3".into(), 1), ("worker4".into(), 0)]
+            vec![
+                ("worker1".into(), 1),
+                ("worker2".into(), 1),
+                ("worker3".into(), 1),
+                ("worker4".into(), 0)
+            ]
         );
         assert_eq!(eco.workers_in(&formation), Some(3));
-        assert_eq!(eco.workers_in(&formation[..2]), None, "a partial reply says nothing");
+        assert_eq!(
+            eco.workers_in(&formation[..2]),
+            None,
+            "a partial reply says nothing"
+        );
     }
 
     #[test]
     fn a_plain_pool_sets_its_own_type() {
         let plain = pool("worker", &["worker"], false);
         assert_eq!(plain.formation_for(7), vec![("worker".into(), 7)]);
-        assert_eq!(plain.workers_in(&[("web".into(), 2), ("worker".into(), 7)]), Some(7));
+        assert_eq!(
+            plain.workers_in(&[("web".into(), 2), ("worker".into(), 7)]),
+            Some(7)
+        );
     }
 
     #[test]
     fn a_type_in_two_pools_is_refused() {
         let config = DispatcherConfig {
             target: Target::DryRun,
-            pools: vec![pool("worker", &["worker"], false), pool("urgent", &["worker"], false)],
+            pools: vec![
+                pool("worker", &["worker"], false),
+                pool("urgent", &["worker"], false),
+            ],
             pacing: PacingConfig::default(),
             count_interval: Duration::ZERO,
             connect_timeout: Duration::from_secs(1),

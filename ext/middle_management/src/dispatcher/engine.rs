@@ -38,14 +38,27 @@ pub(crate) struct Engine<A> {
     backoff: Backoff,
     /// No call before this instant: a retry backoff or a rate-limit pause.
     gate: Duration,
+    /// The throttle is the app's, not a pool's: calls for several pools in
+    /// one window travel together in one batch. Flushing ignores it.
+    throttle_until: Duration,
+    api_throttle: Duration,
     listed: bool,
     flushers: Vec<Arc<Signal>>,
     rng: u64,
 }
 
 impl<A: FormationApi> Engine<A> {
-    pub fn new(api: A, pools: Vec<PoolState>, events: Arc<EventQueue>, status: Arc<Mutex<Status>>, dry_run: bool) -> Self {
-        let seed = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64);
+    pub fn new(
+        api: A,
+        pools: Vec<PoolState>,
+        api_throttle: Duration,
+        events: Arc<EventQueue>,
+        status: Arc<Mutex<Status>>,
+        dry_run: bool,
+    ) -> Self {
+        let seed = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
         Engine {
             api,
             activity: vec![false; pools.len()],
@@ -56,6 +69,8 @@ impl<A: FormationApi> Engine<A> {
             origin: Instant::now(),
             backoff: Backoff::new(RETRY_BASE, RETRY_MAX),
             gate: Duration::ZERO,
+            throttle_until: Duration::ZERO,
+            api_throttle,
             listed: false,
             flushers: Vec::new(),
             rng: seed ^ u64::from(std::process::id()) | 1,
@@ -126,7 +141,19 @@ impl<A: FormationApi> Engine<A> {
     fn next_wake(&self) -> Option<Duration> {
         let now = self.now();
         let flushing = !self.flushers.is_empty();
-        self.pools.iter().filter_map(|p| p.next_wake(now, flushing, self.gate)).min()
+        let gate = self.gate(flushing);
+        self.pools
+            .iter()
+            .filter_map(|p| p.next_wake(now, flushing, gate))
+            .min()
+    }
+
+    fn gate(&self, flushing: bool) -> Duration {
+        if flushing {
+            self.gate
+        } else {
+            self.gate.max(self.throttle_until)
+        }
     }
 
     async fn tick(&mut self) {
@@ -135,11 +162,17 @@ impl<A: FormationApi> Engine<A> {
             if pool.wants_recount(now, std::mem::take(&mut self.activity[i])) {
                 self.events.push(Event::Recount { pool: i });
             }
+        }
+        if !self.listed {
+            self.learn_formation().await;
+        }
+        let now = self.now();
+        for pool in &mut self.pools {
             if let Some(event) = pool.decide(now) {
                 self.events.push(event);
             }
         }
-        if now >= self.gate {
+        if now >= self.gate(!self.flushers.is_empty()) {
             self.send_due(now).await;
         }
         self.publish_status();
@@ -148,29 +181,31 @@ impl<A: FormationApi> Engine<A> {
 
     fn due(&self, now: Duration) -> Vec<(usize, u32)> {
         let flushing = !self.flushers.is_empty();
-        self.pools.iter().enumerate().filter_map(|(i, p)| p.due(now, flushing).map(|q| (i, q))).collect()
+        self.pools
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.due(now, flushing).map(|q| (i, q)))
+            .collect()
+    }
+
+    /// Heroku's formation, read once when the dispatcher first has work (while
+    /// Ruby counts), so no call sets what Heroku already has and log lines
+    /// say where scaling started from. A failure here is left for the first
+    /// real call to report.
+    async fn learn_formation(&mut self) {
+        self.listed = true;
+        if let Ok(reply) = self.api.list().await {
+            self.note_rate_limit(self.now(), reply.rate_limit_remaining);
+            for pool in &mut self.pools {
+                if let Some(workers) = pool.config.workers_in(&reply.value) {
+                    pool.pacer.known(workers);
+                }
+            }
+        }
     }
 
     async fn send_due(&mut self, now: Duration) {
-        let mut batch = self.due(now);
-        // Going down to the minimum while Heroku's formation is unknown: it most
-        // likely has that already (an idle app at boot), so look before asking.
-        let to_minimum = |&(i, q): &(usize, u32)| {
-            let pool = &self.pools[i];
-            pool.pacer.known_quantity().is_none() && q <= pool.config.policy.min_workers()
-        };
-        if !self.listed && batch.iter().any(to_minimum) {
-            self.listed = true;
-            if let Ok(reply) = self.api.list().await {
-                self.note_rate_limit(now, reply.rate_limit_remaining);
-                for pool in &mut self.pools {
-                    if let Some(workers) = pool.config.workers_in(&reply.value) {
-                        pool.pacer.known(workers);
-                    }
-                }
-                batch = self.due(now);
-            }
-        }
+        let batch = self.due(now);
         if batch.is_empty() {
             return;
         }
@@ -196,6 +231,7 @@ impl<A: FormationApi> Engine<A> {
             self.pools[i].pacer.sent(now, workers);
             updates.extend(self.pools[i].config.formation_for(workers));
         }
+        self.throttle_until = now + self.api_throttle;
         let reply = self.api.apply(updates).await;
         let remaining = match &reply {
             Ok(reply) => reply.rate_limit_remaining,
@@ -236,12 +272,23 @@ impl<A: FormationApi> Engine<A> {
         let retry_in = error.is_transient().then(|| {
             let random = self.random();
             let delay = self.backoff.next_delay(random);
-            let delay = if error.status() == Some(429) { delay.max(RATE_LIMITED_PAUSE) } else { delay };
+            let delay = if error.status() == Some(429) {
+                delay.max(RATE_LIMITED_PAUSE)
+            } else {
+                delay
+            };
             self.gate = self.gate.max(now + delay);
             delay
         });
-        let pools = batch.iter().map(|&(i, _)| self.pools[i].config.name.clone()).collect();
-        self.events.push(Event::CallFailed { pools, error, retry_in });
+        let pools = batch
+            .iter()
+            .map(|&(i, _)| self.pools[i].config.name.clone())
+            .collect();
+        self.events.push(Event::CallFailed {
+            pools,
+            error,
+            retry_in,
+        });
     }
 
     fn note_rate_limit(&mut self, now: Duration, remaining: Option<u32>) {
@@ -264,7 +311,9 @@ impl<A: FormationApi> Engine<A> {
         let now = self.now();
         let mut status = self.status.lock();
         status.dry_run = self.dry_run;
-        status.pools.resize_with(self.pools.len(), PoolStatus::default);
+        status
+            .pools
+            .resize_with(self.pools.len(), PoolStatus::default);
         for (pool, shown) in self.pools.iter().zip(status.pools.iter_mut()) {
             let (runnable, running, next_run_at) = pool.counts();
             shown.name.clone_from(&pool.config.name);
@@ -279,7 +328,10 @@ impl<A: FormationApi> Engine<A> {
     /// Flush waiters are released once nothing is left to send or count.
     fn answer_flushers(&mut self) {
         let now = self.now();
-        let pending = self.pools.iter().any(|p| p.awaiting_count() || p.due(now, true).is_some());
+        let pending = self
+            .pools
+            .iter()
+            .any(|p| p.awaiting_count() || p.due(now, true).is_some());
         if !pending {
             for waiter in self.flushers.drain(..) {
                 waiter.set();

@@ -27,7 +27,13 @@ pub enum Event {
     /// report with `Dispatcher::counted`.
     Recount { pool: usize },
     /// The policy's answer changed.
-    Decided { pool: String, workers: u32, reason: String, runnable: u64, running: u64 },
+    Decided {
+        pool: String,
+        workers: u32,
+        reason: String,
+        runnable: u64,
+        running: u64,
+    },
     /// Heroku accepted a formation change (or, in a dry run, would have been asked).
     Scaled {
         pool: String,
@@ -39,7 +45,11 @@ pub enum Event {
         dry_run: bool,
     },
     /// A call failed. `retry_in` is set when it will be retried by itself.
-    CallFailed { pools: Vec<String>, error: HerokuError, retry_in: Option<Duration> },
+    CallFailed {
+        pools: Vec<String>,
+        error: HerokuError,
+        retry_in: Option<Duration>,
+    },
     /// Anything else worth a log line.
     Notice { level: Level, message: String },
 }
@@ -49,7 +59,9 @@ impl Event {
         match self {
             Event::Recount { .. } | Event::Decided { .. } => Level::Debug,
             Event::Scaled { .. } => Level::Info,
-            Event::CallFailed { retry_in: Some(_), .. } => Level::Warn,
+            Event::CallFailed {
+                retry_in: Some(_), ..
+            } => Level::Warn,
             Event::CallFailed { .. } => Level::Error,
             Event::Notice { level, .. } => *level,
         }
@@ -59,20 +71,40 @@ impl Event {
     pub fn message(&self) -> String {
         match self {
             Event::Recount { pool } => format!("counting jobs for pool #{pool}"),
-            Event::Decided { pool, workers, reason, runnable, running } => {
+            Event::Decided {
+                pool,
+                workers,
+                reason,
+                runnable,
+                running,
+            } => {
                 format!("{pool} wants {workers} ({reason}; {runnable} runnable, {running} running)")
             }
-            Event::Scaled { pool, from, to, formation, outstanding, sizing, dry_run } => {
+            Event::Scaled {
+                pool,
+                from,
+                to,
+                formation,
+                outstanding,
+                sizing,
+                dry_run,
+            } => {
                 let verb = if *dry_run { "would scale" } else { "scaled" };
                 let change = from.map_or(format!("to {to}"), |from| format!("{from} -> {to}"));
-                let mut line = format!("{verb} {pool} {change} ({outstanding} outstanding, {sizing})");
+                let mut line =
+                    format!("{verb} {pool} {change} ({outstanding} outstanding, {sizing})");
                 if formation.len() > 1 || formation.first().is_some_and(|(t, _)| t != pool) {
-                    let types: Vec<String> = formation.iter().map(|(t, q)| format!("{t}={q}")).collect();
+                    let types: Vec<String> =
+                        formation.iter().map(|(t, q)| format!("{t}={q}")).collect();
                     line.push_str(&format!(" [{}]", types.join(" ")));
                 }
                 line
             }
-            Event::CallFailed { pools, error, retry_in } => {
+            Event::CallFailed {
+                pools,
+                error,
+                retry_in,
+            } => {
                 let next = match retry_in {
                     Some(d) => format!("retrying in {:.1}s", d.as_secs_f64()),
                     None => "not retrying until the desired count changes".into(),
@@ -128,7 +160,9 @@ impl EventQueue {
                 let dropped = std::mem::take(&mut q.dropped);
                 return Popped::Event(Event::Notice {
                     level: Level::Warn,
-                    message: format!("{dropped} events were dropped: nothing read them for a while"),
+                    message: format!(
+                        "{dropped} events were dropped: nothing read them for a while"
+                    ),
                 });
             }
             if let Some(event) = q.events.pop_front() {
@@ -151,7 +185,10 @@ mod tests {
     use super::*;
 
     fn notice(n: usize) -> Event {
-        Event::Notice { level: Level::Info, message: n.to_string() }
+        Event::Notice {
+            level: Level::Info,
+            message: n.to_string(),
+        }
     }
 
     #[test]
@@ -170,7 +207,9 @@ mod tests {
         for n in 0..CAPACITY + 3 {
             q.push(notice(n));
         }
-        let Popped::Event(first) = q.pop(Duration::ZERO) else { panic!("no event") };
+        let Popped::Event(first) = q.pop(Duration::ZERO) else {
+            panic!("no event")
+        };
         assert!(first.message().contains("3 events were dropped"));
         assert!(matches!(q.pop(Duration::ZERO), Popped::Event(e) if e == notice(3)));
     }
@@ -180,7 +219,9 @@ mod tests {
         let q = std::sync::Arc::new(EventQueue::default());
         let reader = {
             let q = q.clone();
-            std::thread::spawn(move || matches!(q.pop(Duration::from_secs(30)), Popped::Interrupted))
+            std::thread::spawn(move || {
+                matches!(q.pop(Duration::from_secs(30)), Popped::Interrupted)
+            })
         };
         q.interrupt();
         assert!(reader.join().unwrap());
@@ -197,6 +238,9 @@ mod tests {
             sizing: "1 job per worker".into(),
             dry_run: false,
         };
-        assert_eq!(e.message(), "scaled worker 3 -> 10 (106 outstanding, 1 job per worker)");
+        assert_eq!(
+            e.message(),
+            "scaled worker 3 -> 10 (106 outstanding, 1 job per worker)"
+        );
     }
 }

@@ -18,6 +18,8 @@ pub mod event;
 pub mod pool;
 mod signal;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -56,7 +58,11 @@ impl Dispatcher {
     pub fn start(config: DispatcherConfig) -> Result<Dispatcher, HerokuError> {
         match &config.target {
             Target::DryRun => Ok(Self::start_with(config, DryRun)),
-            Target::Heroku { base_url, app, credentials } => {
+            Target::Heroku {
+                base_url,
+                app,
+                credentials,
+            } => {
                 let client = Client::new(
                     ClientConfig::new(app.clone(), credentials.clone())
                         .with_base_url(base_url.clone())
@@ -78,7 +84,14 @@ impl Dispatcher {
             .map(|p| PoolState::new(p.clone(), config.pacing, config.count_interval))
             .collect();
         let count = pools.len();
-        let engine = Engine::new(api, pools, events.clone(), status.clone(), dry_run);
+        let engine = Engine::new(
+            api,
+            pools,
+            config.pacing.api_throttle,
+            events.clone(),
+            status.clone(),
+            dry_run,
+        );
         std::thread::Builder::new()
             .name("middle_management".into())
             .spawn(move || {
@@ -90,7 +103,11 @@ impl Dispatcher {
             })
             .expect("spawning the dispatcher thread");
         Dispatcher {
-            shared: ManuallyDrop::new(Shared { inputs, events, status }),
+            shared: ManuallyDrop::new(Shared {
+                inputs,
+                events,
+                status,
+            }),
             seq: AtomicU64::new(0),
             pools: count,
             owner_pid: std::process::id(),
@@ -108,13 +125,27 @@ impl Dispatcher {
 
     /// A hook saw jobs change. `due_in`: a job that becomes runnable later.
     /// Never blocks; false when the pool does not exist or the thread is gone.
-    pub fn adjust(&self, pool: usize, runnable: i64, running: i64, due_in: Option<Duration>) -> bool {
+    pub fn adjust(
+        &self,
+        pool: usize,
+        runnable: i64,
+        running: i64,
+        due_in: Option<Duration>,
+    ) -> bool {
         if pool >= self.pools {
             return false;
         }
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let delta = Delta { seq, runnable, running, due_in };
-        self.shared.inputs.send(Input::Adjust { pool, delta }).is_ok()
+        let delta = Delta {
+            seq,
+            runnable,
+            running,
+            due_in,
+        };
+        self.shared
+            .inputs
+            .send(Input::Adjust { pool, delta })
+            .is_ok()
     }
 
     /// Call before counting: the value to pass back with the count.
@@ -122,9 +153,26 @@ impl Dispatcher {
         self.seq.load(Ordering::Relaxed)
     }
 
-    pub fn counted(&self, pool: usize, marker: u64, runnable: u64, running: u64, next_run_in: Option<Duration>) -> bool {
-        let count = Count { marker, runnable, running, next_run_in };
-        pool < self.pools && self.shared.inputs.send(Input::Counted { pool, count }).is_ok()
+    pub fn counted(
+        &self,
+        pool: usize,
+        marker: u64,
+        runnable: u64,
+        running: u64,
+        next_run_in: Option<Duration>,
+    ) -> bool {
+        let count = Count {
+            marker,
+            runnable,
+            running,
+            next_run_in,
+        };
+        pool < self.pools
+            && self
+                .shared
+                .inputs
+                .send(Input::Counted { pool, count })
+                .is_ok()
     }
 
     /// Asks for everything pending to be sent now, throttle or not, and

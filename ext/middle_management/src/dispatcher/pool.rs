@@ -87,7 +87,10 @@ impl PoolState {
         self.runnable = count.runnable;
         self.running = count.running;
         self.next_run_at = count.next_run_in.map(|d| now + d);
-        for delta in std::mem::take(&mut self.in_flight).into_iter().filter(|d| d.seq > count.marker) {
+        for delta in std::mem::take(&mut self.in_flight)
+            .into_iter()
+            .filter(|d| d.seq > count.marker)
+        {
             self.runnable = self.runnable.saturating_add_signed(delta.runnable);
             self.running = self.running.saturating_add_signed(delta.running);
             if let Some(due_in) = delta.due_in {
@@ -119,7 +122,8 @@ impl PoolState {
             self.freshness.counted(now);
         }
         let wanted = !self.counted
-            || (self.freshness.is_stale(now) && (activity || (self.may_need_recount() && self.periodic())));
+            || (self.freshness.is_stale(now)
+                && (activity || (self.may_need_recount() && self.periodic())));
         if wanted {
             self.recount_requested_at = Some(now);
         }
@@ -200,10 +204,15 @@ impl PoolState {
         };
         let recount = match self.recount_requested_at {
             Some(asked) => Some(asked + RECOUNT_GRACE),
-            None if self.counted && self.periodic() && self.may_need_recount() => self.freshness.next_recount_at(),
+            None if self.counted && self.periodic() && self.may_need_recount() => {
+                self.freshness.next_recount_at()
+            }
             None => None,
         };
-        [pacing, recount, self.consult_at].into_iter().flatten().min()
+        [pacing, recount, self.consult_at]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     pub fn outstanding(&self) -> u64 {

@@ -20,7 +20,9 @@ fn duration(seconds: f64) -> Duration {
 impl RbDispatcher {
     pub fn new(ruby: &Ruby, settings: RHash) -> Result<Self, Error> {
         let config = dispatcher_config(ruby, settings)?;
-        Dispatcher::start(config).map(RbDispatcher).map_err(|e| configuration_error(e.to_string()))
+        Dispatcher::start(config)
+            .map(RbDispatcher)
+            .map_err(|e| configuration_error(e.to_string()))
     }
 
     /// The hot path of every hook: a channel send.
@@ -32,8 +34,16 @@ impl RbDispatcher {
         self.0.begin_count()
     }
 
-    pub fn counted(&self, pool: usize, marker: u64, runnable: u64, running: u64, next_run_in: Option<f64>) -> bool {
-        self.0.counted(pool, marker, runnable, running, next_run_in.map(duration))
+    pub fn counted(
+        &self,
+        pool: usize,
+        marker: u64,
+        runnable: u64,
+        running: u64,
+        next_run_in: Option<f64>,
+    ) -> bool {
+        self.0
+            .counted(pool, marker, runnable, running, next_run_in.map(duration))
     }
 
     /// Sends what is pending now and waits up to `timeout` seconds for it.
@@ -88,14 +98,23 @@ fn formation_hash(ruby: &Ruby, formation: &[(String, u32)]) -> Result<RHash, Err
 fn event_hash(ruby: &Ruby, event: &Event) -> Result<RHash, Error> {
     let hash = ruby.hash_new();
     let set = |key: &str, value: Value| hash.aset(ruby.to_symbol(key), value);
-    set("level", ruby.to_symbol(level(event.level())).into_value_with(ruby))?;
+    set(
+        "level",
+        ruby.to_symbol(level(event.level())).into_value_with(ruby),
+    )?;
     set("message", event.message().into_value_with(ruby))?;
     let kind = match event {
         Event::Recount { pool } => {
             set("pool", pool.into_value_with(ruby))?;
             "recount"
         }
-        Event::Decided { pool, workers, reason, runnable, running } => {
+        Event::Decided {
+            pool,
+            workers,
+            reason,
+            runnable,
+            running,
+        } => {
             set("pool", pool.as_str().into_value_with(ruby))?;
             set("workers", workers.into_value_with(ruby))?;
             set("reason", reason.as_str().into_value_with(ruby))?;
@@ -103,22 +122,43 @@ fn event_hash(ruby: &Ruby, event: &Event) -> Result<RHash, Error> {
             set("running", running.into_value_with(ruby))?;
             "decided"
         }
-        Event::Scaled { pool, from, to, formation, outstanding, dry_run, .. } => {
+        Event::Scaled {
+            pool,
+            from,
+            to,
+            formation,
+            outstanding,
+            dry_run,
+            ..
+        } => {
             set("pool", pool.as_str().into_value_with(ruby))?;
             set("from", from.into_value_with(ruby))?;
             set("to", to.into_value_with(ruby))?;
-            set("formation", formation_hash(ruby, formation)?.into_value_with(ruby))?;
+            set(
+                "formation",
+                formation_hash(ruby, formation)?.into_value_with(ruby),
+            )?;
             set("outstanding", outstanding.into_value_with(ruby))?;
             set("dry_run", dry_run.into_value_with(ruby))?;
             "scaled"
         }
-        Event::CallFailed { pools, error, retry_in } => {
+        Event::CallFailed {
+            pools,
+            error,
+            retry_in,
+        } => {
             let pools = RArray::from_iter(pools.iter().map(String::as_str));
             set("pools", pools.into_value_with(ruby))?;
-            set("error_kind", ruby.to_symbol(error.kind()).into_value_with(ruby))?;
+            set(
+                "error_kind",
+                ruby.to_symbol(error.kind()).into_value_with(ruby),
+            )?;
             set("status", error.status().into_value_with(ruby))?;
             set("error_id", error.id().into_value_with(ruby))?;
-            set("retry_in", retry_in.map(|d| d.as_secs_f64()).into_value_with(ruby))?;
+            set(
+                "retry_in",
+                retry_in.map(|d| d.as_secs_f64()).into_value_with(ruby),
+            )?;
             "call_failed"
         }
         Event::Notice { .. } => "notice",
@@ -137,12 +177,23 @@ fn status_hash(ruby: &Ruby, status: &Status) -> Result<RHash, Error> {
         set("known", pool.known.into_value_with(ruby))?;
         set("runnable", pool.runnable.into_value_with(ruby))?;
         set("running", pool.running.into_value_with(ruby))?;
-        set("next_run_in", pool.next_run_in.map(|d| d.as_secs_f64()).into_value_with(ruby))?;
+        set(
+            "next_run_in",
+            pool.next_run_in
+                .map(|d| d.as_secs_f64())
+                .into_value_with(ruby),
+        )?;
         set("calls", pool.calls.into_value_with(ruby))?;
         set("errors", pool.errors.into_value_with(ruby))?;
-        let at = pool.last_call_at.and_then(|t| t.duration_since(UNIX_EPOCH).ok()).map(|d| d.as_secs_f64());
+        let at = pool
+            .last_call_at
+            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+            .map(|d| d.as_secs_f64());
         set("last_call_at", at.into_value_with(ruby))?;
-        set("last_result", pool.last_result.as_deref().into_value_with(ruby))?;
+        set(
+            "last_result",
+            pool.last_result.as_deref().into_value_with(ruby),
+        )?;
         pools.push(hash)?;
     }
     let hash = ruby.hash_new();
@@ -150,7 +201,10 @@ fn status_hash(ruby: &Ruby, status: &Status) -> Result<RHash, Error> {
     set("pools", pools.into_value_with(ruby))?;
     set("calls", status.calls.into_value_with(ruby))?;
     set("errors", status.errors.into_value_with(ruby))?;
-    set("rate_limit_remaining", status.rate_limit_remaining.into_value_with(ruby))?;
+    set(
+        "rate_limit_remaining",
+        status.rate_limit_remaining.into_value_with(ruby),
+    )?;
     set("dry_run", status.dry_run.into_value_with(ruby))?;
     Ok(hash)
 }

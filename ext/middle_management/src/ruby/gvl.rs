@@ -28,7 +28,11 @@ pub fn without_gvl<W: FnOnce() -> R, U: Fn(), R>(work: W, unblock: U) -> R {
         ((*call).unblock)();
     }
 
-    let mut call = Call { work: Some(work), unblock, result: None };
+    let mut call = Call {
+        work: Some(work),
+        unblock,
+        result: None,
+    };
     let data = &mut call as *mut Call<W, U, R> as *mut c_void;
     // SAFETY: `call` outlives the call; Ruby runs `run` once on this thread and
     // may run `stop` from another thread while `run` is in progress (it only
@@ -36,5 +40,6 @@ pub fn without_gvl<W: FnOnce() -> R, U: Fn(), R>(work: W, unblock: U) -> R {
     unsafe {
         rb_sys::rb_thread_call_without_gvl(Some(run::<W, U, R>), data, Some(stop::<W, U, R>), data);
     }
-    call.result.expect("the work panicked while the GVL was released")
+    call.result
+        .expect("the work panicked while the GVL was released")
 }

@@ -12,7 +12,9 @@ use magnus::{function, method, prelude::*, Error, Ruby};
 use dispatcher::RbDispatcher;
 
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
-    let native = ruby.define_module("MiddleManagement")?.define_module("Native")?;
+    let native = ruby
+        .define_module("MiddleManagement")?
+        .define_module("Native")?;
     native.define_singleton_method("crate_version", function!(crate_version, 0))?;
 
     let class = native.define_class("Dispatcher", ruby.class_object())?;

@@ -20,8 +20,11 @@ fn fetch<T: TryConvert>(hash: RHash, key: &str) -> Result<T, Error> {
 
 fn seconds(hash: RHash, key: &str) -> Result<Duration, Error> {
     let value: f64 = fetch(hash, key)?;
-    Duration::try_from_secs_f64(value)
-        .map_err(|_| configuration_error(format!("{key} must be a number of seconds of 0 or more (got {value})")))
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        configuration_error(format!(
+            "{key} must be a number of seconds of 0 or more (got {value})"
+        ))
+    })
 }
 
 pub fn dispatcher_config(ruby: &Ruby, hash: RHash) -> Result<DispatcherConfig, Error> {
@@ -41,7 +44,9 @@ pub fn dispatcher_config(ruby: &Ruby, hash: RHash) -> Result<DispatcherConfig, E
         connect_timeout: seconds(hash, "connect_timeout")?,
         request_timeout: seconds(hash, "request_timeout")?,
     };
-    config.validate().map_err(|e| configuration_error(e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| configuration_error(e.to_string()))?;
     Ok(config)
 }
 
@@ -51,16 +56,28 @@ fn target(ruby: &Ruby, hash: RHash) -> Result<Target, Error> {
     }
     let credentials = match hash.lookup::<_, Option<String>>(ruby.to_symbol("token"))? {
         Some(token) => Credentials::bearer(token),
-        None => Credentials::basic(fetch::<String>(hash, "username")?, fetch::<String>(hash, "password")?),
+        None => Credentials::basic(
+            fetch::<String>(hash, "username")?,
+            fetch::<String>(hash, "password")?,
+        ),
     };
-    Ok(Target::Heroku { base_url: fetch(hash, "base_url")?, app: fetch(hash, "app")?, credentials })
+    Ok(Target::Heroku {
+        base_url: fetch(hash, "base_url")?,
+        app: fetch(hash, "app")?,
+        credentials,
+    })
 }
 
 fn pool_config(hash: RHash) -> Result<PoolConfig, Error> {
     let name: String = fetch(hash, "name")?;
     let rules: Option<Vec<(u64, u32)>> = fetch(hash, "rules")?;
     let sizing = match rules {
-        Some(rules) => Sizing::Rules(rules.into_iter().map(|(at_least, workers)| Rule { at_least, workers }).collect()),
+        Some(rules) => Sizing::Rules(
+            rules
+                .into_iter()
+                .map(|(at_least, workers)| Rule { at_least, workers })
+                .collect(),
+        ),
         None => Sizing::JobsPerWorker(fetch(hash, "jobs_per_worker")?),
     };
     let policy = Policy::new(
@@ -71,5 +88,10 @@ fn pool_config(hash: RHash) -> Result<PoolConfig, Error> {
         seconds(hash, "wake_lead")?,
     )
     .map_err(|e| configuration_error(format!("pool {name:?} {e}")))?;
-    Ok(PoolConfig { formation_types: fetch(hash, "formation_types")?, eco: fetch(hash, "eco")?, name, policy })
+    Ok(PoolConfig {
+        formation_types: fetch(hash, "formation_types")?,
+        eco: fetch(hash, "eco")?,
+        name,
+        policy,
+    })
 }

@@ -170,14 +170,16 @@ impl FakeHerokuBuilder {
     }
 
     pub fn process(mut self, process_type: &str, quantity: u32) -> Self {
-        self.processes.push((process_type.to_owned(), quantity, None));
+        self.processes
+            .push((process_type.to_owned(), quantity, None));
         self
     }
 
     /// A process type that cannot be scaled above `max` (422
     /// `cannot_update_above_limit`).
     pub fn process_with_max(mut self, process_type: &str, quantity: u32, max: u32) -> Self {
-        self.processes.push((process_type.to_owned(), quantity, Some(max)));
+        self.processes
+            .push((process_type.to_owned(), quantity, Some(max)));
         self
     }
 
@@ -280,7 +282,9 @@ impl FakeHeroku {
         });
 
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-        listener.set_nonblocking(true).expect("non-blocking listener");
+        listener
+            .set_nonblocking(true)
+            .expect("non-blocking listener");
         let addr = listener.local_addr().expect("local addr");
         let (shutdown, mut shutdown_rx) = oneshot::channel::<()>();
         let server_shared = Arc::clone(&shared);
@@ -441,7 +445,13 @@ impl FakeHeroku {
 
     /// The next `n` requests get `status` with this raw body (e.g. a router's
     /// HTML error page).
-    pub fn fail_next_with_body(&self, n: usize, status: u16, content_type: &'static str, body: &str) {
+    pub fn fail_next_with_body(
+        &self,
+        n: usize,
+        status: u16,
+        content_type: &'static str,
+        body: &str,
+    ) {
         self.push_faults(
             n,
             Fault::Respond(CannedResponse {
@@ -569,7 +579,12 @@ impl FakeHeroku {
             if done(&state) {
                 return true;
             }
-            if self.shared.changed.wait_until(&mut state, deadline).timed_out() {
+            if self
+                .shared
+                .changed
+                .wait_until(&mut state, deadline)
+                .timed_out()
+            {
                 return done(&state);
             }
         }
@@ -578,16 +593,26 @@ impl FakeHeroku {
     /// Async form of [`wait_for_requests`](Self::wait_for_requests). Its
     /// timeout is a tokio timer: with a paused clock prefer the blocking form.
     pub async fn wait_for_requests_async(&self, n: usize, timeout: Duration) -> bool {
-        self.wait_counts_async(timeout, move |c| c.requests >= n).await
+        self.wait_counts_async(timeout, move |c| c.requests >= n)
+            .await
     }
 
     pub async fn wait_for_patches_async(&self, n: usize, timeout: Duration) -> bool {
-        self.wait_counts_async(timeout, move |c| c.patches >= n).await
+        self.wait_counts_async(timeout, move |c| c.patches >= n)
+            .await
     }
 
-    async fn wait_counts_async(&self, timeout: Duration, done: impl FnMut(&Counts) -> bool) -> bool {
+    async fn wait_counts_async(
+        &self,
+        timeout: Duration,
+        done: impl FnMut(&Counts) -> bool,
+    ) -> bool {
         let mut rx = self.shared.counts.subscribe();
-        matches!(tokio::time::timeout(timeout, rx.wait_for(done)).await, Ok(Ok(_)))
+        let reached = matches!(
+            tokio::time::timeout(timeout, rx.wait_for(done)).await,
+            Ok(Ok(_))
+        );
+        reached
     }
 }
 
@@ -604,7 +629,9 @@ impl Drop for FakeHeroku {
 
 impl std::fmt::Debug for FakeHeroku {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FakeHeroku").field("addr", &self.addr).finish()
+        f.debug_struct("FakeHeroku")
+            .field("addr", &self.addr)
+            .finish()
     }
 }
 
@@ -683,7 +710,10 @@ async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream) {
                 );
                 let mut out = head.into_bytes();
                 out.extend_from_slice(response.body.as_bytes());
-                if stream.write_all(&out).await.is_err() || stream.flush().await.is_err() || !keep_alive {
+                if stream.write_all(&out).await.is_err()
+                    || stream.flush().await.is_err()
+                    || !keep_alive
+                {
                     return;
                 }
             }
@@ -693,7 +723,10 @@ async fn serve_connection(shared: Arc<Shared>, mut stream: TcpStream) {
 
 /// Reads one request; `Ok(None)` when the client closed the connection
 /// between requests.
-async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result<Option<Request>> {
+async fn read_request(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<Option<Request>> {
     let bad = |what: &str| std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned());
     let head_end = loop {
         if let Some(pos) = find(buf, b"\r\n\r\n") {
@@ -742,7 +775,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Res
         stream.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await?;
     }
 
-    let body = if get("transfer-encoding").map_or(false, |te| te.contains("chunked")) {
+    let body = if get("transfer-encoding").is_some_and(|te| te.contains("chunked")) {
         let mut body = Vec::new();
         loop {
             let line = read_line(stream, buf).await?;
@@ -761,7 +794,10 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Res
         }
         body
     } else if let Some(length) = get("content-length") {
-        let length: usize = length.trim().parse().map_err(|_| bad("bad content-length"))?;
+        let length: usize = length
+            .trim()
+            .parse()
+            .map_err(|_| bad("bad content-length"))?;
         if length > MAX_BODY_BYTES {
             return Err(bad("body too large"));
         }
@@ -794,15 +830,25 @@ async fn read_line(stream: &mut TcpStream, buf: &mut Vec<u8>) -> std::io::Result
             return Ok(line);
         }
         if buf.len() > MAX_HEAD_BYTES || !fill(stream, buf).await? {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "line"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "line",
+            ));
         }
     }
 }
 
-async fn read_exact(stream: &mut TcpStream, buf: &mut Vec<u8>, n: usize) -> std::io::Result<Vec<u8>> {
+async fn read_exact(
+    stream: &mut TcpStream,
+    buf: &mut Vec<u8>,
+    n: usize,
+) -> std::io::Result<Vec<u8>> {
     while buf.len() < n {
         if !fill(stream, buf).await? {
-            return Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "body"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "body",
+            ));
         }
     }
     Ok(buf.drain(..n).collect())
@@ -865,7 +911,9 @@ fn handle(shared: &Shared, request: Request) -> Action {
                     status: canned.status,
                     content_type: canned.content_type,
                     body: canned.body,
-                    rate_limit_remaining: canned.rate_limit_remaining.unwrap_or(state.rate_limit_remaining),
+                    rate_limit_remaining: canned
+                        .rate_limit_remaining
+                        .unwrap_or(state.rate_limit_remaining),
                     request_id,
                 },
                 delay: state.delay,
@@ -918,7 +966,11 @@ fn route(state: &mut State, request: &Request, path: &str) -> (u16, Value) {
     };
 
     // Route.
-    let segments: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
+    let segments: Vec<String> = path
+        .trim_start_matches('/')
+        .split('/')
+        .map(percent_decode)
+        .collect();
     let endpoint_not_found = || {
         error(
             404,
@@ -947,13 +999,26 @@ fn route(state: &mut State, request: &Request, path: &str) -> (u16, Value) {
 
     // Body.
     let body = if request.method == "PATCH" {
-        let content_type = request.header("content-type").unwrap_or_default().to_ascii_lowercase();
+        let content_type = request
+            .header("content-type")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
         if !content_type.starts_with("application/json") {
-            return error(400, "bad_request", "Request body must be JSON (Content-Type: application/json).");
+            return error(
+                400,
+                "bad_request",
+                "Request body must be JSON (Content-Type: application/json).",
+            );
         }
         match serde_json::from_slice::<Value>(&request.body) {
             Ok(body) => Some(body),
-            Err(_) => return error(400, "bad_request", "Unable to parse the request body as JSON."),
+            Err(_) => {
+                return error(
+                    400,
+                    "bad_request",
+                    "Unable to parse the request body as JSON.",
+                )
+            }
         }
     } else {
         None
@@ -1009,21 +1074,38 @@ struct Change {
 }
 
 /// Validates one update object against the schema's properties.
-fn parse_update(update: &Value, allowed: &[&str], require_type: bool) -> Result<(Option<String>, Option<u32>, Option<String>), (u16, Value)> {
+/// (type, quantity, size) of a valid update object, or the error response.
+type ParsedUpdate = (Option<String>, Option<u32>, Option<String>);
+
+fn parse_update(
+    update: &Value,
+    allowed: &[&str],
+    require_type: bool,
+) -> Result<ParsedUpdate, (u16, Value)> {
     let object: &Map<String, Value> = match update.as_object() {
         Some(object) => object,
-        None => return Err(invalid_params("Expected an object of formation properties.")),
+        None => {
+            return Err(invalid_params(
+                "Expected an object of formation properties.",
+            ))
+        }
     };
     for key in object.keys() {
         if !allowed.contains(&key.as_str()) {
-            return Err(invalid_params(&format!("Invalid params: unexpected property `{key}`.")));
+            return Err(invalid_params(&format!(
+                "Invalid params: unexpected property `{key}`."
+            )));
         }
     }
     let process_type = match object.get("type") {
         None if require_type => return Err(invalid_params("Invalid params: `type` is required.")),
         None => None,
         Some(Value::String(t)) if valid_type(t) => Some(t.clone()),
-        Some(_) => return Err(invalid_params("Invalid params: `type` must be a process type name.")),
+        Some(_) => {
+            return Err(invalid_params(
+                "Invalid params: `type` must be a process type name.",
+            ))
+        }
     };
     let quantity = match object.get("quantity") {
         None => None,
@@ -1039,7 +1121,11 @@ fn parse_update(update: &Value, allowed: &[&str], require_type: bool) -> Result<
     let size = match (object.get("dyno_size"), object.get("size")) {
         (Some(Value::Object(d)), _) => match d.get("name").or_else(|| d.get("id")) {
             Some(Value::String(s)) => Some(s.clone()),
-            _ => return Err(invalid_params("Invalid params: `dyno_size` needs `name` or `id`.")),
+            _ => {
+                return Err(invalid_params(
+                    "Invalid params: `dyno_size` needs `name` or `id`.",
+                ))
+            }
         },
         (Some(Value::String(s)), _) | (None, Some(Value::String(s))) => Some(s.clone()),
         (None, None) => None,
@@ -1049,7 +1135,9 @@ fn parse_update(update: &Value, allowed: &[&str], require_type: bool) -> Result<
 }
 
 fn valid_type(t: &str) -> bool {
-    (1..=128).contains(&t.len()) && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (1..=128).contains(&t.len())
+        && t.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn patch_one(state: &mut State, identity: &str, body: &Value) -> (u16, Value) {
@@ -1063,7 +1151,11 @@ fn patch_one(state: &mut State, identity: &str, body: &Value) -> (u16, Value) {
     let Some(name) = find_process(state, identity) else {
         return type_not_found(identity);
     };
-    let changes = vec![Change { name, quantity, size }];
+    let changes = vec![Change {
+        name,
+        quantity,
+        size,
+    }];
     match apply(state, changes) {
         Ok(mut updated) => (200, updated.remove(0)),
         Err(response) => response,
@@ -1085,15 +1177,20 @@ fn patch_batch(state: &mut State, body: &Value) -> (u16, Value) {
     };
     let mut changes = Vec::new();
     for update in updates {
-        let (process_type, quantity, size) = match parse_update(update, &["type", "quantity", "dyno_size", "size"], true) {
-            Ok(parsed) => parsed,
-            Err(response) => return response,
-        };
+        let (process_type, quantity, size) =
+            match parse_update(update, &["type", "quantity", "dyno_size", "size"], true) {
+                Ok(parsed) => parsed,
+                Err(response) => return response,
+            };
         let process_type = process_type.unwrap_or_default();
         let Some(name) = find_process(state, &process_type) else {
             return type_not_found(&process_type);
         };
-        changes.push(Change { name, quantity, size });
+        changes.push(Change {
+            name,
+            quantity,
+            size,
+        });
     }
     match apply(state, changes) {
         Ok(updated) => (200, Value::Array(updated)),
@@ -1111,7 +1208,9 @@ fn apply(state: &mut State, changes: Vec<Change>) -> Result<Vec<Value>, (u16, Va
                 return Err(error(
                     422,
                     "cannot_update_above_limit",
-                    &format!("Cannot update to more than {max} {size} size dynos per process type."),
+                    &format!(
+                        "Cannot update to more than {max} {size} size dynos per process type."
+                    ),
                 ));
             }
         }
@@ -1244,7 +1343,10 @@ fn reason(status: u16) -> &'static str {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` (UTC).
 fn iso8601(time: SystemTime) -> String {
-    let secs = time.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0) as i64;
+    let secs = time
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0) as i64;
     let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
     // Howard Hinnant's civil_from_days.
     let z = days + 719_468;
@@ -1283,7 +1385,10 @@ mod tests {
 
     #[test]
     fn base64_and_percent_decoding() {
-        assert_eq!(base64_decode("QWxhZGRpbjpvcGVuIHNlc2FtZQ==").unwrap(), b"Aladdin:open sesame");
+        assert_eq!(
+            base64_decode("QWxhZGRpbjpvcGVuIHNlc2FtZQ==").unwrap(),
+            b"Aladdin:open sesame"
+        );
         assert_eq!(base64_decode("Zm9vYg==").unwrap(), b"foob");
         assert!(base64_decode("Zm9v!").is_none());
         assert_eq!(percent_decode("a%2Fb%"), "a/b%");

@@ -1,0 +1,172 @@
+//! The dispatcher on its own thread against a real HTTP server on 127.0.0.1
+//! that behaves like Heroku (tests/support/fake_heroku.rs), in real time.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use middle_management::dispatcher::{
+    Dispatcher, DispatcherConfig, Event, PoolConfig, Popped, Target,
+};
+use middle_management::heroku::Credentials;
+use middle_management::pacing::PacingConfig;
+use middle_management::policy::{Policy, Sizing};
+use support::fake_heroku::FakeHeroku;
+
+const TOKEN: &str = "hk-dispatcher-SECRET-5e1d";
+
+fn config(heroku: &FakeHeroku, credentials: Credentials) -> DispatcherConfig {
+    DispatcherConfig {
+        target: Target::Heroku {
+            base_url: heroku.url(),
+            app: heroku.app().to_string(),
+            credentials,
+        },
+        pools: vec![PoolConfig {
+            name: "worker".into(),
+            formation_types: vec!["worker".into()],
+            eco: false,
+            policy: Policy::new(0, 10, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30))
+                .unwrap(),
+        }],
+        pacing: PacingConfig {
+            api_throttle: Duration::ZERO,
+            scale_down_delay: Duration::ZERO,
+        },
+        count_interval: Duration::from_secs(60),
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_secs(1),
+    }
+}
+
+fn fake() -> FakeHeroku {
+    FakeHeroku::builder()
+        .token(TOKEN)
+        .process("web", 1)
+        .process("worker", 0)
+        .start()
+}
+
+/// Plays the Ruby side: answers requests to count with `runnable` jobs and
+/// collects every other event until `until` says stop (or 10 s pass).
+fn drive(dispatcher: &Dispatcher, runnable: u64, until: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !until(&seen) && Instant::now() < deadline {
+        match dispatcher.events().pop(Duration::from_millis(50)) {
+            Popped::Event(Event::Recount { pool }) => {
+                dispatcher.counted(pool, dispatcher.begin_count(), runnable, 0, None);
+            }
+            Popped::Event(event) => seen.push(event),
+            _ => {}
+        }
+    }
+    seen
+}
+
+fn scaled_to(n: u32) -> impl Fn(&[Event]) -> bool {
+    move |events| {
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Scaled { to, .. } if *to == n))
+    }
+}
+
+#[test]
+fn scales_the_formation_on_heroku() {
+    let heroku = fake();
+    let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
+    dispatcher.adjust(0, 1, 0, None);
+    let events = drive(&dispatcher, 7, scaled_to(7));
+    assert!(heroku.wait_for_quantity("worker", 7, Duration::from_secs(5)));
+    let line = events
+        .iter()
+        .find(|e| matches!(e, Event::Scaled { .. }))
+        .unwrap()
+        .message();
+    assert_eq!(
+        line,
+        "scaled worker 0 -> 7 (7 outstanding, 1 job per worker)"
+    );
+    assert_eq!(
+        dispatcher.status().rate_limit_remaining,
+        Some(heroku.rate_limit_remaining())
+    );
+}
+
+#[test]
+fn basic_auth_with_the_token_as_password_is_accepted() {
+    let heroku = fake();
+    let credentials = Credentials::basic("ops@example.com", TOKEN);
+    let dispatcher = Dispatcher::start(config(&heroku, credentials)).unwrap();
+    dispatcher.adjust(0, 1, 0, None);
+    drive(&dispatcher, 2, scaled_to(2));
+    assert_eq!(heroku.quantity("worker"), Some(2));
+}
+
+#[test]
+fn a_wrong_token_is_reported_with_herokus_message_and_never_shown() {
+    let heroku = fake();
+    let wrong = "hk-WRONG-token-c0ffee";
+    let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(wrong))).unwrap();
+    dispatcher.adjust(0, 1, 0, None);
+    let events = drive(&dispatcher, 3, |events| {
+        events.iter().any(|e| matches!(e, Event::CallFailed { .. }))
+    });
+    let failure = events
+        .iter()
+        .find(|e| matches!(e, Event::CallFailed { .. }))
+        .unwrap();
+    let line = failure.message();
+    assert!(
+        line.contains("401") && line.contains("Invalid credentials provided."),
+        "{line}"
+    );
+    assert!(!format!("{line} {failure:?}").contains(wrong));
+    assert_eq!(heroku.quantity("worker"), Some(0));
+}
+
+#[test]
+fn flush_is_bounded_when_heroku_never_answers() {
+    let heroku = fake();
+    heroku.hang();
+    let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
+    dispatcher.adjust(0, 1, 0, None);
+    drive(&dispatcher, 4, |_| heroku.request_count() > 0);
+    let started = Instant::now();
+    assert!(
+        !dispatcher.flush().wait(Duration::from_millis(300)),
+        "nothing was confirmed"
+    );
+    drop(dispatcher);
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "neither flush nor drop waits for Heroku"
+    );
+}
+
+#[test]
+fn three_unavailable_answers_then_the_right_quantity() {
+    let heroku = fake();
+    heroku.fail_next(3, 503, "unavailable", "Heroku is having a moment");
+    let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
+    dispatcher.adjust(0, 1, 0, None);
+    let events = drive(&dispatcher, 5, scaled_to(5));
+    // The first 503 answers the formation read, the next two the update.
+    let retries = events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                Event::CallFailed {
+                    retry_in: Some(_),
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(retries, 2);
+    let statuses: Vec<Option<u16>> = heroku.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(503), Some(200)]);
+    assert_eq!(heroku.quantity("worker"), Some(5));
+}
