@@ -7,4 +7,12 @@ module MiddleManagement
       seconds
     end
   end
+
+  # The same as a job object, for Delayed::Job.enqueue:
+  #   Delayed::Job.enqueue(MiddleManagement::SlackerJob.new(10))
+  SlackerJob = Struct.new(:seconds) do
+    def perform
+      Slacker.slack_for(seconds)
+    end
+  end
 end

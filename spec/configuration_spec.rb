@@ -1,0 +1,119 @@
+RSpec.describe MiddleManagement::Configuration do
+  def from_env(vars)
+    described_class.from_env(vars.transform_keys { |key| "MIDDLE_MANAGEMENT_#{key}" })
+  end
+
+  def refused(vars)
+    expect { from_env(vars) }.to raise_error(MiddleManagement::ConfigurationError) { |e| return e.message }
+  end
+
+  it "has the original gem's defaults" do
+    config = from_env({})
+    expect(config).to have_attributes(min_workers: 0, max_workers: 1, jobs_per_worker: 10, process_type: "worker",
+                                      api_throttle: 10.0, count_interval: 60.0, dry_run: false,
+                                      heroku_api_url: "https://api.heroku.com", dyno_concurrency: 1)
+  end
+
+  it "reads every variable of the table" do
+    config = from_env("HEROKU_APP" => "myapp", "HEROKU_API_KEY" => "k", "MIN_WORKERS" => "1", "MAX_WORKERS" => "10",
+                      "JOBS_PER_WORKER" => "1", "PROCESS_TYPE" => "jobs", "API_THROTTLE" => "0",
+                      "COUNT_INTERVAL" => "30s", "HEROKU_API_URL" => "http://127.0.0.1:5000/", "DRY_RUN" => "true",
+                      "DYNO_CONCURRENCY" => "4", "SCALE_DOWN_DELAY" => "2m", "WAKE_LEAD" => "500ms")
+    expect(config).to have_attributes(heroku_app: "myapp", min_workers: 1, max_workers: 10, jobs_per_worker: 1,
+                                      process_type: "jobs", api_throttle: 0.0, count_interval: 30.0,
+                                      heroku_api_url: "http://127.0.0.1:5000", dry_run: true, dyno_concurrency: 4,
+                                      scale_down_delay: 120.0, wake_lead: 0.5)
+  end
+
+  {
+    { "MAX_WORKERS" => "ten" } => /MIDDLE_MANAGEMENT_MAX_WORKERS must be a whole number of 0 or more \(got "ten"\)/,
+    { "MIN_WORKERS" => "-1" } => /MIDDLE_MANAGEMENT_MIN_WORKERS must be a whole number of 0 or more/,
+    { "JOBS_PER_WORKER" => "0" } => /MIDDLE_MANAGEMENT_JOBS_PER_WORKER must be a whole number of 1 or more/,
+    { "DYNO_CONCURRENCY" => "0" } => /MIDDLE_MANAGEMENT_DYNO_CONCURRENCY must be a whole number of 1 or more/,
+    { "MIN_WORKERS" => "3", "MAX_WORKERS" => "2" } =>
+      /MIDDLE_MANAGEMENT_MAX_WORKERS must be at least MIDDLE_MANAGEMENT_MIN_WORKERS \(got 2, .* is 3\)/,
+    { "API_THROTTLE" => "soon" } => /MIDDLE_MANAGEMENT_API_THROTTLE must be a duration in seconds/,
+    { "COUNT_INTERVAL" => "-5" } => /MIDDLE_MANAGEMENT_COUNT_INTERVAL must be a duration/,
+    { "PROCESS_TYPE" => "my worker!" } => /MIDDLE_MANAGEMENT_PROCESS_TYPE must be a Heroku process type name/,
+    { "PROCESS_TYPES" => "worker1,worker 2" } => /MIDDLE_MANAGEMENT_PROCESS_TYPES must be a Heroku process type/,
+    { "PROCESS_TYPES" => "worker1,worker1" } => /MIDDLE_MANAGEMENT_PROCESS_TYPES names a process type twice/,
+    { "DRY_RUN" => "maybe" } => /MIDDLE_MANAGEMENT_DRY_RUN must be true or false/,
+    { "HEROKU_API_URL" => "api.heroku.com" } => /MIDDLE_MANAGEMENT_HEROKU_API_URL must be an http\(s\) URL/,
+    { "MAX_WORKER" => "3" } => /MIDDLE_MANAGEMENT_MAX_WORKER is not a middle_management setting \(did you mean MIDDLE_MANAGEMENT_MAX_WORKERS\?\)/,
+    { "RULES" => "0:1,x:3" } => /MIDDLE_MANAGEMENT_RULES at_least must be a whole number/
+  }.each do |vars, message|
+    it "refuses #{vars.inspect}, naming the variable" do
+      expect(refused(vars)).to match(message)
+    end
+  end
+
+  it "refuses a rules table that is not in order, in the native policy" do
+    config = from_env("RULES" => "0:1,50:3,50:4", "MAX_WORKERS" => "5")
+    expect { MiddleManagement::Native::Dispatcher.new(config.native_settings) }
+      .to raise_error(MiddleManagement::ConfigurationError, /rules must have strictly increasing at_least \(got 50 after 50\)/)
+  end
+
+  it "refuses a username without a password, which must be an API token" do
+    expect(refused("HEROKU_USERNAME" => "me@example.com"))
+      .to match(/MIDDLE_MANAGEMENT_HEROKU_USERNAME is set but MIDDLE_MANAGEMENT_HEROKU_PASSWORD \(an API token/)
+  end
+
+  it "is disabled, saying why, without an app or credentials" do
+    expect(from_env({}).disabled_reason).to eq("MIDDLE_MANAGEMENT_HEROKU_APP is not set")
+    expect(from_env("HEROKU_APP" => "myapp").disabled_reason).to match(/no Heroku credentials/)
+    expect(from_env("HEROKU_APP" => "myapp", "DRY_RUN" => "1").disabled_reason).to be_nil
+    expect(from_env("HEROKU_APP" => "myapp", "HEROKU_API_KEY" => "k", "ENABLED" => "false").disabled_reason)
+      .to match(/disabled by/)
+  end
+
+  it "takes HTTP Basic credentials from the original username and password variables" do
+    config = from_env("HEROKU_APP" => "myapp", "HEROKU_USERNAME" => "me@example.com", "HEROKU_PASSWORD" => "tok")
+    expect(config.credentials).to eq(username: "me@example.com", password: "tok")
+  end
+
+  it "never shows a secret" do
+    config = from_env("HEROKU_APP" => "myapp", "HEROKU_API_KEY" => "hk-secret-1234", "HEROKU_PASSWORD" => "pw-5678")
+    expect(config.inspect).not_to include("hk-secret-1234")
+    expect(config.inspect).not_to include("pw-5678")
+    expect(config.inspect).to include("[REDACTED]")
+  end
+
+  describe "in code" do
+    it "names the attribute when a value is wrong" do
+      config = described_class.new
+      expect { config.max_workers = "lots" }.to raise_error(MiddleManagement::ConfigurationError, /\Amax_workers must/)
+      config.min_workers = 4
+      config.max_workers = 2
+      expect { config.validate! }.to raise_error(MiddleManagement::ConfigurationError, /max_workers must be at least min_workers/)
+    end
+
+    it "adds pools with their own queues and limits" do
+      config = described_class.new
+      config.max_workers = 10
+      config.pool "urgent_worker", queues: %w[mailers urgent], min: 0, max: 5, jobs_per_worker: 1
+      default, urgent = config.validate!.pools
+      expect(default.name).to eq("worker")
+      expect(default.covers?("mailers")).to be(false)
+      expect(default.covers?("default")).to be(true)
+      expect(urgent.covers?("mailers")).to be(true)
+      expect(urgent.to_native).to include(name: "urgent_worker", max: 5, jobs_per_worker: 1)
+    end
+
+    it "refuses an unknown pool option and a process type used twice" do
+      config = described_class.new
+      expect { config.pool "urgent", queues: %w[a], maximum: 3 }
+        .to raise_error(MiddleManagement::ConfigurationError, /unknown option :maximum/)
+      config.pool "worker", queues: %w[a]
+      expect { config.validate! }.to raise_error(MiddleManagement::ConfigurationError, /used twice: worker/)
+    end
+
+    it "caps an Eco pool at its number of process types" do
+      config = described_class.new
+      config.max_workers = 10
+      config.process_types = "worker1,worker2,worker3,worker4"
+      pool = config.pools.first
+      expect(pool.to_native).to include(max: 4, eco: true, formation_types: %w[worker1 worker2 worker3 worker4])
+      expect(pool.capped_note).to match(/max 10 is capped at 4/)
+    end
+  end
+end
