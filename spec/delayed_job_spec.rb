@@ -1,0 +1,181 @@
+require "open3"
+
+# Delayed Job for real: ActiveRecord on SQLite, jobs enqueued with `.delay`
+# and Delayed::Job.enqueue, worked off by real Delayed::Worker instances, the
+# formation set on a real HTTP server that speaks Heroku's formation API.
+RSpec.describe "Delayed Job integration" do
+  TOKEN = "hk-spec-token-2f9d".freeze
+
+  # A job that holds its worker until the example lets it go.
+  class HeldJob
+    GATE = Queue.new
+    STARTED = Queue.new
+
+    def perform
+      STARTED << true
+      GATE.pop
+    end
+  end
+
+  before(:all) { DelayedJobDatabase.connect }
+
+  let(:heroku) { FakeHeroku.start(app: "example", token: TOKEN, formation: { "web" => 1, "worker" => 0 }) }
+  let(:base_vars) do
+    { "HEROKU_APP" => "example", "HEROKU_API_KEY" => TOKEN, "HEROKU_API_URL" => heroku.url,
+      "MIN_WORKERS" => 0, "MAX_WORKERS" => 10, "JOBS_PER_WORKER" => 1, "API_THROTTLE" => 0, "COUNT_INTERVAL" => 0 }
+  end
+
+  before { Delayed::Job.delete_all }
+
+  def worked_off(count)
+    Delayed::Worker.new.work_off(count)
+    MiddleManagement.flush(5)
+    heroku.quantity("worker")
+  end
+
+  it "follows the README's step-by-step chart with real jobs and a real worker" do
+    boot_middle_management(base_vars)
+    chart = []
+    3.times { MiddleManagement::Slacker.delay(queue: "images").slack_for(0) }
+    expect(MiddleManagement.flush(5)).to be(true)
+    chart << heroku.quantity("worker")
+    chart << worked_off(1) << worked_off(1)
+    105.times { Delayed::Job.enqueue(MiddleManagement::SlackerJob.new(0)) }
+    MiddleManagement.flush(5)
+    chart << heroku.quantity("worker")
+    chart << worked_off(96) << worked_off(5) << worked_off(5)
+
+    expect(chart).to eq([3, 2, 1, 10, 10, 5, 0])
+    expect(patched_quantities(heroku, "worker").max).to eq(10)
+    expect(Delayed::Job.count).to eq(0)
+    expect(middle_management_log).to match(/scaled worker \d+ -> 10 \(106 outstanding, 1 job per worker\)/)
+  end
+
+  it "never fires busy workers: 10 running jobs keep 10 workers, then all go" do
+    boot_middle_management(base_vars.merge("JOBS_PER_WORKER" => 10))
+    10.times { Delayed::Job.enqueue(HeldJob.new) }
+    # Ten workers, named apart as ten processes would be (Delayed Job treats
+    # one name as one worker, whatever its threads).
+    workers = Array.new(10) { |i| Thread.new { Delayed::Worker.new.tap { |w| w.name = "worker.#{i + 1}" }.work_off(1) } }
+    10.times { HeldJob::STARTED.pop }
+    MiddleManagement.flush(5)
+    expect(heroku.quantity("worker")).to eq(10), middle_management_log
+
+    Delayed::Job.enqueue(MiddleManagement::SlackerJob.new(0))
+    MiddleManagement.flush(5)
+    expect(heroku.quantity("worker")).to eq(10)
+
+    10.times { HeldJob::GATE << :go }
+    workers.each(&:join)
+    expect(worked_off(1)).to eq(0)
+    expect(patched_quantities(heroku, "worker").max).to eq(10)
+  end
+
+  it "wakes a worker about wake_lead before a scheduled job is due, and fires it after" do
+    boot_middle_management(base_vars.merge("WAKE_LEAD" => 58))
+    enqueued_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+    MiddleManagement::Slacker.delay(run_at: Time.now + 60).slack_for(0)
+    MiddleManagement.flush(5)
+    expect(heroku.quantity("worker")).to eq(0)
+
+    expect(heroku.wait_for_quantity("worker", 1, timeout: 10)).to be(true)
+    woke_after = Process.clock_gettime(Process::CLOCK_MONOTONIC) - enqueued_at
+    expect(woke_after).to be_between(1.5, 4.0)
+
+    Delayed::Job.update_all(run_at: Time.now - 1) # let the clock jump to the due time
+    expect(worked_off(1)).to eq(0)
+  end
+
+  it "does not count a rolled-back enqueue" do
+    boot_middle_management(base_vars)
+    ActiveRecord::Base.transaction do
+      MiddleManagement::Slacker.delay.slack_for(0)
+      raise ActiveRecord::Rollback
+    end
+    MiddleManagement::Slacker.delay.slack_for(0)
+    MiddleManagement.flush(5)
+    expect(patched_quantities(heroku, "worker")).to eq([1])
+  end
+
+  it "keeps enqueuing while Heroku fails, and converges once it is back" do
+    heroku.fail_next(3, status: 503, id: "unavailable", message: "Service Unavailable")
+    boot_middle_management(base_vars)
+    200.times { MiddleManagement::Slacker.delay.slack_for(0) }
+    expect(Delayed::Job.count).to eq(200)
+    expect(heroku.wait_for_quantity("worker", 10, timeout: 15)).to be(true)
+    expect(middle_management_log).to include("Service Unavailable")
+  end
+
+  it "logs Heroku's refusal of a wrong token without the token, and enqueues as usual" do
+    wrong = "hk-wrong-token-8c1e"
+    boot_middle_management(base_vars.merge("HEROKU_API_KEY" => wrong))
+    MiddleManagement::Slacker.delay.slack_for(0)
+    MiddleManagement.flush(5)
+    eventually { middle_management_log.include?("401") }
+    expect(middle_management_log).to match(/could not scale worker: Heroku said 401 unauthorized: Invalid credentials provided\./)
+    expect(middle_management_log).not_to include(wrong)
+    expect(MiddleManagement.status.inspect).not_to include(wrong)
+    expect(Delayed::Job.count).to eq(1)
+  end
+
+  it "is disabled without credentials, and enqueues as usual" do
+    boot_middle_management(base_vars.reject { |key, _| key == "HEROKU_API_KEY" })
+    MiddleManagement::Slacker.delay.slack_for(0)
+    expect(Delayed::Job.count).to eq(1)
+    expect(middle_management_log).to include("disabled: no Heroku credentials")
+    expect(heroku.requests).to be_empty
+  end
+
+  it "scales from a forked child, and from the parent after the fork" do
+    boot_middle_management(base_vars)
+    MiddleManagement::Slacker.delay.slack_for(0)
+    MiddleManagement.flush(5)
+    expect(heroku.quantity("worker")).to eq(1)
+
+    child = fork do
+      ActiveRecord::Base.establish_connection(ActiveRecord::Base.connection_db_config)
+      2.times { MiddleManagement::Slacker.delay.slack_for(0) }
+      exit!(MiddleManagement.flush(5) ? 0 : 1)
+    end
+    Process.wait(child)
+    expect($?.exitstatus).to eq(0)
+    expect(heroku.quantity("worker")).to eq(3)
+
+    MiddleManagement::Slacker.delay.slack_for(0)
+    MiddleManagement.flush(5)
+    expect(heroku.quantity("worker")).to eq(4)
+  end
+
+  describe "a process that enqueues and exits at once" do
+    def run_script(vars, code)
+      env = base_vars.merge(vars).to_h { |key, value| ["MIDDLE_MANAGEMENT_#{key}", value.to_s] }
+      script = <<~RUBY
+        $LOAD_PATH.unshift #{File.expand_path("support", __dir__).inspect}, #{File.expand_path("../lib", __dir__).inspect}
+        require "delayed_job_database"
+        DelayedJobDatabase.connect(#{Dir::Tmpname.create("jobs") {}.inspect})
+        require "middle_management"
+        #{code}
+      RUBY
+      started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      output, status = Open3.capture2e(env, RbConfig.ruby, "-e", script)
+      [output, status, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started]
+    end
+
+    it "still delivers its last decision, throttle or not" do
+      output, status, = run_script({ "API_THROTTLE" => 60 }, <<~RUBY)
+        MiddleManagement::Slacker.delay.slack_for(0)
+        MiddleManagement.flush(5) # the first call goes out and opens a 60 s window
+        500.times { MiddleManagement::Slacker.delay.slack_for(0) }
+      RUBY
+      expect(status).to be_success, output
+      expect(patched_quantities(heroku, "worker")).to eq([1, 10])
+    end
+
+    it "exits within 3 s when Heroku never answers" do
+      heroku.hang!
+      output, status, took = run_script({}, "MiddleManagement::Slacker.delay.slack_for(0)")
+      expect(status).to be_success, output
+      expect(took).to be < 3.0
+    end
+  end
+end
