@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
 use super::api::{Formation, FormationApi};
@@ -77,24 +78,37 @@ impl<A: FormationApi> Engine<A> {
         }
     }
 
-    pub async fn run(mut self, mut inputs: UnboundedReceiver<Input>) {
+    /// `urgent` is notified after inputs that must not wait for the throttle
+    /// window (flush, shutdown).
+    pub async fn run(mut self, mut inputs: UnboundedReceiver<Input>, urgent: Arc<Notify>) {
         self.publish_status();
         loop {
-            let woke_by = match self.next_wake() {
-                Some(at) => tokio::select! {
-                    input = inputs.recv() => Some(input),
-                    () = sleep_until(self.origin + at) => None,
-                },
-                None => Some(inputs.recv().await),
-            };
-            match woke_by {
-                Some(None) => break, // every handle is gone
-                Some(Some(input)) => {
-                    if !self.take(input) {
-                        break;
-                    }
+            let wake = self.next_wake().map(|at| self.origin + at);
+            if self.now() < self.throttle_until && self.flushers.is_empty() {
+                // Inside a throttle window nothing the hooks report can be sent
+                // before it opens: leave their reports in the channel until
+                // then, which spares every enqueue a thread wake-up.
+                let opens = self.origin + self.throttle_until;
+                tokio::select! {
+                    () = urgent.notified() => {}
+                    () = sleep_until(wake.map_or(opens, |at| at.min(opens))) => {}
                 }
-                None => {}
+            } else {
+                let woke_by = match wake {
+                    Some(at) => tokio::select! {
+                        input = inputs.recv() => Some(input),
+                        () = sleep_until(at) => None,
+                    },
+                    None => Some(inputs.recv().await),
+                };
+                let input = match woke_by {
+                    Some(None) => break, // every handle is gone
+                    Some(Some(input)) => Some(input),
+                    None => None,
+                };
+                if input.is_some_and(|input| !self.take(input)) {
+                    break;
+                }
             }
             // Everything else already waiting is folded into this one tick.
             while let Ok(input) = inputs.try_recv() {

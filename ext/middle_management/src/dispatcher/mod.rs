@@ -28,6 +28,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::Notify;
 
 pub use api::{DryRun, FormationApi};
 pub use config::{DispatcherConfig, PoolConfig, Target};
@@ -41,6 +42,8 @@ use crate::heroku::{Client, ClientConfig, HerokuError};
 
 struct Shared {
     inputs: UnboundedSender<Input>,
+    /// Wakes the thread inside a throttle window, for flush and shutdown.
+    urgent: Arc<Notify>,
     events: Arc<EventQueue>,
     status: Arc<Mutex<Status>>,
 }
@@ -84,6 +87,8 @@ impl Dispatcher {
             .map(|p| PoolState::new(p.clone(), config.pacing, config.count_interval))
             .collect();
         let count = pools.len();
+        let urgent = Arc::new(Notify::new());
+        let engine_urgent = urgent.clone();
         let engine = Engine::new(
             api,
             pools,
@@ -99,12 +104,13 @@ impl Dispatcher {
                     .enable_all()
                     .build()
                     .expect("a tokio runtime for the dispatcher");
-                runtime.block_on(engine.run(receiver));
+                runtime.block_on(engine.run(receiver, engine_urgent));
             })
             .expect("spawning the dispatcher thread");
         Dispatcher {
             shared: ManuallyDrop::new(Shared {
                 inputs,
+                urgent,
                 events,
                 status,
             }),
@@ -183,6 +189,7 @@ impl Dispatcher {
         if self.shared.inputs.send(Input::Flush(done.clone())).is_err() {
             done.interrupt();
         }
+        self.shared.urgent.notify_one();
         done
     }
 
@@ -198,6 +205,7 @@ impl Dispatcher {
     /// (flush first to deliver them).
     pub fn shutdown(&self) {
         let _ = self.shared.inputs.send(Input::Shutdown);
+        self.shared.urgent.notify_one();
     }
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::Notify;
 use tokio::time::{sleep, Instant};
 
 use super::api::{Formation, FormationApi};
@@ -81,6 +82,7 @@ fn pool(name: &str, max: u32) -> PoolConfig {
 
 struct Harness {
     inputs: UnboundedSender<Input>,
+    urgent: Arc<Notify>,
     events: Arc<EventQueue>,
     status: Arc<Mutex<Status>>,
     api: Scripted,
@@ -109,9 +111,11 @@ impl Harness {
             status.clone(),
             false,
         );
-        tokio::spawn(engine.run(receiver));
+        let urgent = Arc::new(Notify::new());
+        tokio::spawn(engine.run(receiver, urgent.clone()));
         Harness {
             inputs,
+            urgent,
             events,
             status,
             api,
@@ -270,6 +274,7 @@ async fn flush_sends_now_whatever_the_throttle() {
     h.adjust(0, 4);
     let done = Arc::new(Signal::default());
     h.inputs.send(Input::Flush(done.clone())).ok().unwrap();
+    h.urgent.notify_one();
     h.settle().await;
     assert!(done.wait(Duration::ZERO), "flushed");
     assert_eq!(h.calls(), vec![set("worker", 1), set("worker", 5)]);
