@@ -181,9 +181,12 @@ impl<A: FormationApi> Engine<A> {
             self.learn_formation().await;
         }
         let now = self.now();
-        for pool in &mut self.pools {
+        for (i, pool) in self.pools.iter_mut().enumerate() {
             if let Some(event) = pool.decide(now) {
                 self.events.push(event);
+            }
+            if pool.wants_count_to_scale_down(now) {
+                self.events.push(Event::Recount { pool: i });
             }
         }
         if now >= self.gate(!self.flushers.is_empty()) {

@@ -12,6 +12,11 @@ use crate::policy::{Decision, Observation, Sizing};
 /// counts it has: a Ruby side that cannot count must not stop scaling.
 pub const RECOUNT_GRACE: Duration = Duration::from_secs(5);
 
+/// A lower worker count is only sent on counts this fresh: another process
+/// may have enqueued work this one has not heard of, and firing the workers
+/// it just hired would cost a dyno restart each.
+pub const FRESH_FOR_SCALE_DOWN: Duration = Duration::from_secs(1);
+
 /// A job change seen by a hook, in the order hooks reported them.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Delta {
@@ -42,6 +47,7 @@ pub struct PoolState {
     running: u64,
     next_run_at: Option<Duration>,
     counted: bool,
+    counted_at: Option<Duration>,
     recount_requested_at: Option<Duration>,
     /// Deltas seen while a count is under way: those after its marker are
     /// replayed on top of it.
@@ -64,6 +70,7 @@ impl PoolState {
             running: 0,
             next_run_at: None,
             counted: false,
+            counted_at: None,
             recount_requested_at: None,
             in_flight: Vec::new(),
             decision: None,
@@ -98,6 +105,7 @@ impl PoolState {
             }
         }
         self.counted = true;
+        self.counted_at = Some(now);
         self.recount_requested_at = None;
         self.freshness.counted(now);
     }
@@ -117,6 +125,7 @@ impl PoolState {
             }
             // The count never came: go on with what the hooks reported.
             self.counted = true;
+            self.counted_at = Some(now);
             self.recount_requested_at = None;
             self.in_flight.clear();
             self.freshness.counted(now);
@@ -191,7 +200,23 @@ impl PoolState {
                 _ => None,
             }
         };
-        value.filter(|q| Some(*q) != self.refused)
+        value.filter(|q| Some(*q) != self.refused && !self.needs_fresh_count(now, *q))
+    }
+
+    fn needs_fresh_count(&self, now: Duration, workers: u32) -> bool {
+        let scale_down = self.pacer.known_quantity().is_some_and(|known| workers < known);
+        let fresh = self.counted_at.is_some_and(|at| now.saturating_sub(at) <= FRESH_FOR_SCALE_DOWN);
+        scale_down && !fresh
+    }
+
+    /// Asks for a count when a scale-down waits for one; true when asked.
+    pub fn wants_count_to_scale_down(&mut self, now: Duration) -> bool {
+        let waiting = self.pacer.flush().is_some_and(|q| self.needs_fresh_count(now, q));
+        let ask = waiting && self.recount_requested_at.is_none();
+        if ask {
+            self.recount_requested_at = Some(now);
+        }
+        ask
     }
 
     /// The earliest instant at which this pool has something to do. No call
