@@ -43,12 +43,13 @@ RSpec.describe "Delayed Job integration" do
     105.times { Delayed::Job.enqueue(MiddleManagement::SlackerJob.new(0)) }
     MiddleManagement.flush(5)
     chart << heroku.quantity("worker")
+    expect(MiddleManagement.status[:pools].first).to include(runnable: 106, running: 0)
     chart << worked_off(96) << worked_off(5) << worked_off(5)
 
     expect(chart).to eq([3, 2, 1, 10, 10, 5, 0])
     expect(patched_quantities(heroku, "worker").max).to eq(10)
     expect(Delayed::Job.count).to eq(0)
-    expect(middle_management_log).to match(/scaled worker \d+ -> 10 \(106 outstanding, 1 job per worker\)/)
+    expect(middle_management_log).to match(/scaled worker \d+ -> 10 \(\d+ outstanding, 1 job per worker\)/)
   end
 
   it "never fires busy workers: 10 running jobs keep 10 workers, then all go" do

@@ -63,8 +63,8 @@ module MiddleManagement
     def recount(pool_index)
       dispatcher = current_dispatcher or return
       pool = @pools.fetch(pool_index)
-      marker = dispatcher.begin_count
       counts = @backends.map { |backend| backend.count(pool) }
+      marker = dispatcher.count_marker # after counting: see Dispatcher::count_marker
       next_run_in = counts.filter_map(&:next_run_in).min
       dispatcher.counted(pool_index, marker, counts.sum(&:runnable), counts.sum(&:running), next_run_in)
     rescue StandardError => e

@@ -55,7 +55,7 @@ fn drive(dispatcher: &Dispatcher, runnable: u64, until: impl Fn(&[Event]) -> boo
     while !until(&seen) && Instant::now() < deadline {
         match dispatcher.events().pop(Duration::from_millis(50)) {
             Popped::Event(Event::Recount { pool }) => {
-                dispatcher.counted(pool, dispatcher.begin_count(), runnable, 0, None);
+                dispatcher.counted(pool, dispatcher.count_marker(), runnable, 0, None);
             }
             Popped::Event(event) => seen.push(event),
             _ => {}

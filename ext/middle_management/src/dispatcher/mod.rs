@@ -154,8 +154,11 @@ impl Dispatcher {
             .is_ok()
     }
 
-    /// Call before counting: the value to pass back with the count.
-    pub fn begin_count(&self) -> u64 {
+    /// Read right after counting and pass back with the count: hook reports
+    /// up to it are taken as included in the count, later ones are added on
+    /// top. (Read before counting instead, every job enqueued while the
+    /// counting thread waited for the GVL would be counted twice.)
+    pub fn count_marker(&self) -> u64 {
         self.seq.load(Ordering::Relaxed)
     }
 

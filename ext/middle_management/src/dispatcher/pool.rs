@@ -27,8 +27,8 @@ pub struct Delta {
     pub due_in: Option<Duration>,
 }
 
-/// A full count from the Ruby side. `marker` is the sequence number handed
-/// out when counting began: deltas up to it are already in the count.
+/// A full count from the Ruby side. `marker` is the sequence number read
+/// right after counting: deltas up to it are taken as already in the count.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Count {
     pub marker: u64,

@@ -30,8 +30,8 @@ impl RbDispatcher {
         self.0.adjust(pool, runnable, running, due_in.map(duration))
     }
 
-    pub fn begin_count(&self) -> u64 {
-        self.0.begin_count()
+    pub fn count_marker(&self) -> u64 {
+        self.0.count_marker()
     }
 
     pub fn counted(

@@ -20,7 +20,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let class = native.define_class("Dispatcher", ruby.class_object())?;
     class.define_singleton_method("new", function!(RbDispatcher::new, 1))?;
     class.define_method("adjust", method!(RbDispatcher::adjust, 4))?;
-    class.define_method("begin_count", method!(RbDispatcher::begin_count, 0))?;
+    class.define_method("count_marker", method!(RbDispatcher::count_marker, 0))?;
     class.define_method("counted", method!(RbDispatcher::counted, 5))?;
     class.define_method("flush", method!(RbDispatcher::flush, 1))?;
     class.define_method("next_event", method!(RbDispatcher::next_event, 1))?;
