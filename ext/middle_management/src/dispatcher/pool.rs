@@ -204,14 +204,22 @@ impl PoolState {
     }
 
     fn needs_fresh_count(&self, now: Duration, workers: u32) -> bool {
-        let scale_down = self.pacer.known_quantity().is_some_and(|known| workers < known);
-        let fresh = self.counted_at.is_some_and(|at| now.saturating_sub(at) <= FRESH_FOR_SCALE_DOWN);
+        let scale_down = self
+            .pacer
+            .known_quantity()
+            .is_some_and(|known| workers < known);
+        let fresh = self
+            .counted_at
+            .is_some_and(|at| now.saturating_sub(at) <= FRESH_FOR_SCALE_DOWN);
         scale_down && !fresh
     }
 
     /// Asks for a count when a scale-down waits for one; true when asked.
     pub fn wants_count_to_scale_down(&mut self, now: Duration) -> bool {
-        let waiting = self.pacer.flush().is_some_and(|q| self.needs_fresh_count(now, q));
+        let waiting = self
+            .pacer
+            .flush()
+            .is_some_and(|q| self.needs_fresh_count(now, q));
         let ask = waiting && self.recount_requested_at.is_none();
         if ask {
             self.recount_requested_at = Some(now);

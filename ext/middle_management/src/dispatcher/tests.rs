@@ -341,3 +341,46 @@ async fn one_pool_refused_does_not_hold_back_the_other() {
     assert_eq!(calls.last().unwrap(), &set("urgent_worker", 2));
     assert_eq!(*h.api.formation.lock().get("urgent_worker").unwrap(), 2);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_scale_down_waits_for_a_fresh_count() {
+    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO);
+    h.adjust(0, 1);
+    h.count(0, 3).await;
+    h.events();
+    sleep(5 * SEC).await;
+    h.adjust(0, -1); // another process may have enqueued meanwhile: count first
+    h.settle().await;
+    assert_eq!(h.calls(), vec![set("worker", 3)]);
+    assert!(h.events().contains(&Event::Recount { pool: 0 }));
+    h.count(0, 4).await; // it had
+    assert_eq!(h.calls(), vec![set("worker", 3), set("worker", 4)]);
+}
+
+#[test]
+fn reports_made_while_counting_are_added_once() {
+    let mut state = PoolState::new(pool("worker", 10), PacingConfig::default(), 60 * SEC);
+    assert!(state.wants_recount(Duration::ZERO, true));
+    for seq in 1..=3 {
+        state.adjust(
+            Duration::ZERO,
+            Delta {
+                seq,
+                runnable: 1,
+                running: 0,
+                due_in: None,
+            },
+        );
+    }
+    // The count saw the first two (the marker is read after counting).
+    state.counted(
+        SEC,
+        Count {
+            marker: 2,
+            runnable: 2,
+            running: 0,
+            next_run_in: None,
+        },
+    );
+    assert_eq!(state.counts(), (3, 0, None));
+}

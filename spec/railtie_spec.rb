@@ -1,0 +1,47 @@
+require "open3"
+
+# A real (tiny) Rails application in a child process, booted the way
+# `rails server` boots one: the gem must hook in by itself, take its settings
+# from an initializer, and refuse bad settings during initialisation.
+RSpec.describe "under Rails" do
+  def boot_rails(env, initializer: "")
+    script = <<~RUBY
+      $LOAD_PATH.unshift #{File.expand_path("../lib", __dir__).inspect}, #{File.expand_path("support", __dir__).inspect}
+      require "rails"
+      require "delayed_job_database"
+      require "middle_management" # as Bundler.require does, before the app is defined
+      loaded_at_require = MiddleManagement.agent
+      class App < Rails::Application
+        config.eager_load = false
+        config.logger = Logger.new($stdout)
+        config.active_support.deprecation = :silence
+        initializer("app.middle_management", after: :load_config_initializers) { #{initializer} }
+      end
+      DelayedJobDatabase.connect
+      App.initialize!
+      puts "agent at require: \#{loaded_at_require.inspect}"
+      puts "backends: \#{MiddleManagement.agent.backends.inspect}"
+      puts "max workers: \#{MiddleManagement.configuration.max_workers}"
+      puts "logger is Rails.logger: \#{MiddleManagement.configuration.logger.equal?(Rails.logger)}"
+    RUBY
+    env = env.transform_keys { |key| "MIDDLE_MANAGEMENT_#{key}" }.merge("MIDDLE_MANAGEMENT_DRY_RUN" => "true")
+    Open3.capture2e(env, RbConfig.ruby, "-e", script)
+  end
+
+  it "hooks Delayed Job in after initialisation, with Rails.logger and the initializer's settings" do
+    output, status = boot_rails({ "HEROKU_APP" => "myapp", "MAX_WORKERS" => "4" },
+                                initializer: "MiddleManagement.configure { |c| c.max_workers = 7 }")
+    expect(status).to be_success, output
+    expect(output).to include("agent at require: nil")
+    expect(output).to include("backends: [MiddleManagement::Backends::DelayedJob]")
+    expect(output).to include("max workers: 7")
+    expect(output).to include("logger is Rails.logger: true")
+  end
+
+  it "refuses a bad setting during initialisation, naming the variable" do
+    output, status = boot_rails({ "HEROKU_APP" => "myapp", "MAX_WORKERS" => "ten" })
+    expect(status).not_to be_success
+    expect(output).to include("MIDDLE_MANAGEMENT_MAX_WORKERS must be a whole number of 0 or more (got \"ten\")")
+    expect(output).to include("MiddleManagement::ConfigurationError")
+  end
+end
