@@ -23,6 +23,9 @@ Gem::Specification.new do |spec|
   spec.require_paths = ["lib"]
   spec.extensions = ["ext/middle_management/extconf.rb"]
 
-  # Used by extconf.rb where RubyGems can install it; the extension also builds without it.
-  spec.add_runtime_dependency "rb_sys", "~> 0.9"
+  # extconf.rb builds with rb_sys when it is installed and with cargo directly
+  # when it is not. As a runtime dependency it would make the installed gem
+  # unloadable wherever RubyGems cannot fetch it (`gem install
+  # --ignore-dependencies`, offline machines), so it is a development one.
+  spec.add_development_dependency "rb_sys", "~> 0.9"
 end

@@ -87,6 +87,22 @@ RSpec.describe "Delayed Job integration" do
     expect(worked_off(1)).to eq(0)
   end
 
+  it "instruments ActiveSupport::Notifications and reports its status" do
+    scaled = Queue.new
+    subscriber = ActiveSupport::Notifications.subscribe("scale.middle_management") { |*, payload| scaled << payload }
+    boot_middle_management(base_vars)
+    2.times { MiddleManagement::Slacker.delay.slack_for(0) }
+    MiddleManagement.flush(5)
+    expect(scaled.pop).to include(pool: "worker", from: 0, to: 2, outstanding: 2, formation: { "worker" => 2 })
+    status = MiddleManagement.status
+    expect(status).to include(enabled: true, calls: 1, errors: 0, rate_limit_remaining: heroku.rate_limit_remaining)
+    expect(status[:pools].first).to include(name: "worker", desired: 2, known: 2, runnable: 2, running: 0,
+                                            last_result: "ok")
+    expect(status[:pools].first[:last_call_at]).to be_within(5).of(Time.now)
+  ensure
+    ActiveSupport::Notifications.unsubscribe(subscriber)
+  end
+
   it "does not count a rolled-back enqueue" do
     boot_middle_management(base_vars)
     ActiveRecord::Base.transaction do

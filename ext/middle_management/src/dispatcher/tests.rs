@@ -384,3 +384,20 @@ fn reports_made_while_counting_are_added_once() {
     );
     assert_eq!(state.counts(), (3, 0, None));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_rate_limited_call_waits_for_the_bucket_to_refill() {
+    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO);
+    h.api.failures.lock().push_back(HerokuError::Api {
+        status: 429,
+        id: "rate_limit".into(),
+        message: "Your account reached the API rate limit".into(),
+        rate_limit_remaining: Some(0),
+    });
+    h.adjust(0, 1);
+    h.count(0, 2).await;
+    sleep(59 * SEC).await;
+    assert_eq!(h.calls().len(), 1, "no retry before the bucket refills");
+    sleep(2 * SEC).await;
+    assert_eq!(h.calls(), vec![set("worker", 2), set("worker", 2)]);
+}
