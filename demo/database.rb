@@ -8,8 +8,8 @@ require "delayed_job_active_record"
 module DemoDatabase
   module_function
 
-  def connect(path, create: false)
-    ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: path, timeout: 15_000, pool: 5)
+  def connect(path, create: false, pool: 5)
+    ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: path, timeout: 15_000, pool: pool)
     ActiveRecord::Base.logger = nil
     ActiveRecord::Base.connection.execute("PRAGMA journal_mode=WAL")
     create_table if create

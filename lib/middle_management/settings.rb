@@ -56,8 +56,7 @@ module MiddleManagement
     end
 
     def process_types(name, value)
-      names = value.is_a?(Array) ? value : value.to_s.split(",")
-      names = names.map(&:to_s).map(&:strip).reject(&:empty?)
+      names = list(value)
       fail!(name, value, "must list at least one process type, separated by commas") if names.empty?
       names.each { |type| process_type(name, type) }
       fail!(name, value, "names a process type twice") if names.uniq.size != names.size
@@ -65,10 +64,14 @@ module MiddleManagement
     end
 
     def queues(name, value)
-      names = value.is_a?(Array) ? value : value.to_s.split(",")
-      names = names.map(&:to_s).map(&:strip).reject(&:empty?)
+      names = list(value)
       fail!(name, value, "must list at least one queue name") if names.empty?
       names
+    end
+
+    # An Array, or a comma-separated String as ENV has it.
+    def list(value)
+      (value.is_a?(Array) ? value : value.to_s.split(",")).map { |item| item.to_s.strip }.reject(&:empty?)
     end
 
     def url(name, value)
