@@ -37,6 +37,7 @@ RSpec.describe MiddleManagement::Configuration do
     { "PROCESS_TYPE" => "my worker!" } => /MIDDLE_MANAGEMENT_PROCESS_TYPE must be a Heroku process type name/,
     { "PROCESS_TYPES" => "worker1,worker 2" } => /MIDDLE_MANAGEMENT_PROCESS_TYPES must be a Heroku process type/,
     { "PROCESS_TYPES" => "worker1,worker1" } => /MIDDLE_MANAGEMENT_PROCESS_TYPES names a process type twice/,
+    { "HEROKU_APP" => "My_App" } => /MIDDLE_MANAGEMENT_HEROKU_APP must be a Heroku app name/,
     { "DRY_RUN" => "maybe" } => /MIDDLE_MANAGEMENT_DRY_RUN must be true or false/,
     { "HEROKU_API_URL" => "api.heroku.com" } => /MIDDLE_MANAGEMENT_HEROKU_API_URL must be an http\(s\) URL/,
     { "MAX_WORKER" => "3" } => /MIDDLE_MANAGEMENT_MAX_WORKER is not a middle_management setting \(did you mean MIDDLE_MANAGEMENT_MAX_WORKERS\?\)/,

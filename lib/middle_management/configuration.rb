@@ -10,7 +10,7 @@ module MiddleManagement
 
     # name => [parser in Settings, default]
     SETTINGS = {
-      heroku_app: [:string, nil],
+      heroku_app: [:app, nil],
       heroku_api_key: [:string, nil],
       heroku_username: [:string, nil],
       heroku_password: [:string, nil],

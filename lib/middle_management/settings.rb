@@ -6,6 +6,7 @@ module MiddleManagement
   # setting as the user wrote it (`MIDDLE_MANAGEMENT_MAX_WORKERS` or `max_workers`).
   module Settings
     PROCESS_TYPE = /\A[-\w]{1,128}\z/ # Heroku's formation type pattern
+    APP = /\A(?:[a-z][a-z0-9-]{1,28}[a-z0-9]|\h{8}-\h{4}-\h{4}-\h{4}-\h{12})\z/ # an app's name or id
     DURATION = /\A(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\z/
     UNITS = { "ms" => 0.001, "s" => 1, "m" => 60, "h" => 3600, nil => 1 }.freeze
     TRUE_WORDS = %w[1 true yes on].freeze
@@ -81,6 +82,12 @@ module MiddleManagement
       value.to_s.strip.chomp("/")
     rescue URI::InvalidURIError
       fail!(name, value, "must be an http(s) URL such as https://api.heroku.com")
+    end
+
+    def app(name, value)
+      text = string(name, value) or return nil
+      text.match?(APP) or fail!(name, value, "must be a Heroku app name (lowercase letters, digits and dashes) or id")
+      text
     end
 
     def string(name, value)
