@@ -59,16 +59,23 @@ module MiddleManagement
       base.merge(status)
     end
 
-    # Counts jobs for the dispatcher, on the reporter thread.
+    # Counts jobs for the dispatcher, on the reporter thread. A library that
+    # cannot count (its Redis is down) is left out and logged; the others'
+    # counts still go through.
     def recount(pool_index)
       dispatcher = current_dispatcher or return
       pool = @pools.fetch(pool_index)
-      counts = @backends.map { |backend| backend.count(pool) }
+      counts = @backends.filter_map do |backend|
+        backend.count(pool)
+      rescue StandardError => e
+        @log.failure("could not count #{backend.name.split("::").last} jobs for #{pool.name}", e)
+        nil
+      end
+      return if counts.empty? && @backends.any?
+
       marker = dispatcher.count_marker # after counting: see Dispatcher::count_marker
       next_run_in = counts.filter_map(&:next_run_in).min
       dispatcher.counted(pool_index, marker, counts.sum(&:runnable), counts.sum(&:running), next_run_in)
-    rescue StandardError => e
-      @log.failure("could not count jobs for #{pool.name}", e)
     end
 
     def stop
