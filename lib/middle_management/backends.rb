@@ -9,9 +9,11 @@ module MiddleManagement
 
     # The backends whose library is loaded, in the order they are tried.
     def self.available
-      [DelayedJob].select(&:available?)
+      [DelayedJob, Sidekiq, Resque].select(&:available?)
     end
   end
 end
 
 require "middle_management/backends/delayed_job"
+require "middle_management/backends/sidekiq"
+require "middle_management/backends/resque"

@@ -49,15 +49,15 @@ impl RbDispatcher {
     /// Sends what is pending now and waits up to `timeout` seconds for it.
     pub fn flush(&self, timeout: f64) -> bool {
         let done = self.0.flush();
-        without_gvl(|| done.wait(duration(timeout)), || done.interrupt())
+        without_gvl(|| done.wait(duration(timeout)), || done.interrupt()).unwrap_or(false)
     }
 
     /// The next event as a Hash, or nil after `timeout` seconds (or an interrupt).
     pub fn next_event(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Option<RHash>, Error> {
         let events = rb_self.0.events();
         match without_gvl(|| events.pop(duration(timeout)), || events.interrupt()) {
-            Popped::Event(event) => event_hash(ruby, &event).map(Some),
-            Popped::TimedOut | Popped::Interrupted => Ok(None),
+            Some(Popped::Event(event)) => event_hash(ruby, &event).map(Some),
+            _ => Ok(None),
         }
     }
 

@@ -2,10 +2,16 @@
 //! (the app's) go on meanwhile. `unblock` is Ruby's unblocking function: it
 //! is called from another thread (Thread#kill, process exit) and must make
 //! `work` return soon.
+//!
+//! `rb_thread_call_without_gvl2`, not `..._gvl`: the latter handles pending
+//! interrupts itself, before and after `work`, and a Thread#kill handled
+//! there unwinds with longjmp straight through these Rust frames. The `2`
+//! form only reports them (`work` does not run: `None`), and Ruby handles
+//! them once the method has returned.
 
 use std::ffi::c_void;
 
-pub fn without_gvl<W: FnOnce() -> R, U: Fn(), R>(work: W, unblock: U) -> R {
+pub fn without_gvl<W: FnOnce() -> R, U: Fn(), R>(work: W, unblock: U) -> Option<R> {
     struct Call<W, U, R> {
         work: Option<W>,
         unblock: U,
@@ -38,8 +44,13 @@ pub fn without_gvl<W: FnOnce() -> R, U: Fn(), R>(work: W, unblock: U) -> R {
     // may run `stop` from another thread while `run` is in progress (it only
     // reads `unblock`, which `run` never touches).
     unsafe {
-        rb_sys::rb_thread_call_without_gvl(Some(run::<W, U, R>), data, Some(stop::<W, U, R>), data);
+        rb_sys::rb_thread_call_without_gvl2(
+            Some(run::<W, U, R>),
+            data,
+            Some(stop::<W, U, R>),
+            data,
+        );
     }
+    // None: interrupted before `work` ran, or `work` panicked.
     call.result
-        .expect("the work panicked while the GVL was released")
 }
