@@ -66,21 +66,28 @@ report_progress = lambda do
     chart.app("#{finished} #{finished == 1 ? one : many}")
   end
 end
+# Prints a row for each formation change so far.
+print_changes = lambda do
+  loop do
+    change = changes.pop(true)
+    next unless change.type == "worker" && change.from != change.to
+
+    report_progress.call
+    chart.row(Chart.action(change.from, change.to), change.to, supervisor.running("worker"))
+  end
+rescue ThreadError # no more changes (Ruby 3.1's Queue#pop has no timeout)
+  nil
+end
+# Prints rows as the formation changes, until `until_done` or `seconds` pass.
 follow = lambda do |seconds, &until_done|
   deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + seconds
   loop do
-    change = begin
-      changes.pop(true)
-    rescue ThreadError # nothing changed: look again shortly (Ruby 3.1's Queue#pop has no timeout)
-      sleep 0.1
-      nil
-    end
-    if change && change.type == "worker" && change.from != change.to
-      report_progress.call
-      chart.row(Chart.action(change.from, change.to), change.to, supervisor.running("worker"))
-    end
+    print_changes.call
     break if until_done.call || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
+
+    sleep 0.1
   end
+  print_changes.call
 end
 
 status = 1

@@ -139,6 +139,16 @@ impl Policy {
                         ),
                     );
                 }
+                // More work must never mean fewer workers.
+                if let Some(w) = rules.windows(2).find(|w| w[1].workers < w[0].workers) {
+                    return invalid(
+                        "rules",
+                        format!(
+                            "must not lower workers as at_least grows (got {} workers at {} after {} at {})",
+                            w[1].workers, w[1].at_least, w[0].workers, w[0].at_least
+                        ),
+                    );
+                }
             }
             Sizing::JobsPerWorker(_) => {}
         }
@@ -451,8 +461,13 @@ mod tests {
             "rules must have strictly increasing at_least (got 5 after 5)"
         );
         assert_eq!(err(0, 1, rules(&[(10, 1), (5, 2)]), 1).field, "rules");
-        // Equal bounds, a zero row and decreasing workers are all fine.
-        assert!(Policy::new(3, 3, rules(&[(0, 4), (9, 1)]), 1, SEC).is_ok());
+        let lower = err(0, 9, rules(&[(0, 4), (9, 1)]), 1);
+        assert_eq!(
+            lower.to_string(),
+            "rules must not lower workers as at_least grows (got 1 workers at 9 after 4 at 0)"
+        );
+        // Equal bounds, a zero row and equal workers are all fine.
+        assert!(Policy::new(3, 3, rules(&[(0, 4), (9, 4)]), 1, SEC).is_ok());
         let boxed: Box<dyn std::error::Error> = Box::new(e);
         assert!(boxed.to_string().starts_with("rules "));
     }
@@ -475,11 +490,17 @@ mod tests {
     fn any_sizing() -> impl Strategy<Value = Sizing> {
         prop_oneof![
             (1u32..50).prop_map(Sizing::JobsPerWorker),
-            prop::collection::btree_map(0u64..1000, 0u32..30, 1..6).prop_map(|m| Sizing::Rules(
-                m.into_iter()
-                    .map(|(at_least, workers)| Rule { at_least, workers })
-                    .collect()
-            )),
+            prop::collection::btree_map(0u64..1000, 0u32..30, 1..6).prop_map(|m| {
+                // Valid tables never lower workers: sort them so.
+                let mut workers: Vec<u32> = m.values().copied().collect();
+                workers.sort_unstable();
+                Sizing::Rules(
+                    m.keys()
+                        .zip(workers)
+                        .map(|(&at_least, workers)| Rule { at_least, workers })
+                        .collect(),
+                )
+            }),
         ]
     }
 

@@ -56,6 +56,7 @@ impl<A: FormationApi> Engine<A> {
         events: Arc<EventQueue>,
         status: Arc<Mutex<Status>>,
         dry_run: bool,
+        origin: Instant,
     ) -> Self {
         let seed = SystemTime::now()
             .duration_since(SystemTime::UNIX_EPOCH)
@@ -67,7 +68,7 @@ impl<A: FormationApi> Engine<A> {
             events,
             status,
             dry_run,
-            origin: Instant::now(),
+            origin,
             backoff: Backoff::new(RETRY_BASE, RETRY_MAX),
             gate: Duration::ZERO,
             throttle_until: Duration::ZERO,
@@ -163,11 +164,25 @@ impl<A: FormationApi> Engine<A> {
     }
 
     fn gate(&self, flushing: bool) -> Duration {
+        let gate = self
+            .gate
+            .max(self.counts_pending().unwrap_or(Duration::ZERO));
         if flushing {
-            self.gate
+            gate
         } else {
-            self.gate.max(self.throttle_until)
+            gate.max(self.throttle_until)
         }
+    }
+
+    /// Counts asked for before a send are on their way (milliseconds): the
+    /// pools wait for all of them, so those that change together go out in
+    /// one batch. Until when, at the latest.
+    fn counts_pending(&self) -> Option<Duration> {
+        self.pools
+            .iter()
+            .filter(|p| p.pacer.flush().is_some())
+            .filter_map(|p| p.count_deadline())
+            .max()
     }
 
     async fn tick(&mut self) {
@@ -185,11 +200,11 @@ impl<A: FormationApi> Engine<A> {
             if let Some(event) = pool.decide(now) {
                 self.events.push(event);
             }
-            if pool.wants_count_to_scale_down(now) {
+            if pool.wants_count_to_send(now) {
                 self.events.push(Event::Recount { pool: i });
             }
         }
-        if now >= self.gate(!self.flushers.is_empty()) {
+        if now >= self.gate(!self.flushers.is_empty()) && self.counts_pending().is_none() {
             self.send_due(now).await;
         }
         self.publish_status();

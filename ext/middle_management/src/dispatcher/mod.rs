@@ -54,6 +54,8 @@ pub struct Dispatcher {
     seq: AtomicU64,
     pools: usize,
     owner_pid: u32,
+    /// The dispatcher's clock, so hook reports carry when they were made.
+    origin: tokio::time::Instant,
 }
 
 impl Dispatcher {
@@ -87,6 +89,7 @@ impl Dispatcher {
             .map(|p| PoolState::new(p.clone(), config.pacing, config.count_interval))
             .collect();
         let count = pools.len();
+        let origin = tokio::time::Instant::now();
         let urgent = Arc::new(Notify::new());
         let engine_urgent = urgent.clone();
         let engine = Engine::new(
@@ -96,6 +99,7 @@ impl Dispatcher {
             events.clone(),
             status.clone(),
             dry_run,
+            origin,
         );
         std::thread::Builder::new()
             .name("middle_management".into())
@@ -117,6 +121,7 @@ impl Dispatcher {
             seq: AtomicU64::new(0),
             pools: count,
             owner_pid: std::process::id(),
+            origin,
         }
     }
 
@@ -147,6 +152,7 @@ impl Dispatcher {
             runnable,
             running,
             due_in,
+            at: self.origin.elapsed(),
         };
         self.shared
             .inputs

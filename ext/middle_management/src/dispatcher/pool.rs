@@ -12,9 +12,7 @@ use crate::policy::{Decision, Observation, Sizing};
 /// counts it has: a Ruby side that cannot count must not stop scaling.
 pub const RECOUNT_GRACE: Duration = Duration::from_secs(5);
 
-/// A lower worker count is only sent on counts this fresh: another process
-/// may have enqueued work this one has not heard of, and firing the workers
-/// it just hired would cost a dyno restart each.
+/// How recent a count must be to act on (see `needs_fresh_count`).
 pub const FRESH_FOR_SCALE_DOWN: Duration = Duration::from_secs(1);
 
 /// A job change seen by a hook, in the order hooks reported them.
@@ -25,6 +23,8 @@ pub struct Delta {
     pub running: i64,
     /// A job that becomes runnable this far in the future.
     pub due_in: Option<Duration>,
+    /// When the hook reported it, on the dispatcher's clock.
+    pub at: Duration,
 }
 
 /// A full count from the Ruby side. `marker` is the sequence number read
@@ -48,6 +48,8 @@ pub struct PoolState {
     next_run_at: Option<Duration>,
     counted: bool,
     counted_at: Option<Duration>,
+    /// When the oldest hook report since the last count was made.
+    unconfirmed_since: Option<Duration>,
     recount_requested_at: Option<Duration>,
     /// Deltas seen while a count is under way: those after its marker are
     /// replayed on top of it.
@@ -71,6 +73,7 @@ impl PoolState {
             next_run_at: None,
             counted: false,
             counted_at: None,
+            unconfirmed_since: None,
             recount_requested_at: None,
             in_flight: Vec::new(),
             decision: None,
@@ -87,6 +90,15 @@ impl PoolState {
         }
         if self.recount_requested_at.is_some() {
             self.in_flight.push(delta);
+        } else {
+            self.unconfirmed(delta);
+        }
+    }
+
+    fn unconfirmed(&mut self, delta: Delta) {
+        if delta.runnable != 0 || delta.running != 0 || delta.due_in.is_some() {
+            self.unconfirmed_since =
+                Some(self.unconfirmed_since.map_or(delta.at, |t| t.min(delta.at)));
         }
     }
 
@@ -94,6 +106,7 @@ impl PoolState {
         self.runnable = count.runnable;
         self.running = count.running;
         self.next_run_at = count.next_run_in.map(|d| now + d);
+        self.unconfirmed_since = None;
         for delta in std::mem::take(&mut self.in_flight)
             .into_iter()
             .filter(|d| d.seq > count.marker)
@@ -103,6 +116,7 @@ impl PoolState {
             if let Some(due_in) = delta.due_in {
                 self.schedule(now + due_in);
             }
+            self.unconfirmed(delta);
         }
         self.counted = true;
         self.counted_at = Some(now);
@@ -126,6 +140,7 @@ impl PoolState {
             // The count never came: go on with what the hooks reported.
             self.counted = true;
             self.counted_at = Some(now);
+            self.unconfirmed_since = None;
             self.recount_requested_at = None;
             self.in_flight.clear();
             self.freshness.counted(now);
@@ -149,6 +164,11 @@ impl PoolState {
             || self.runnable + self.running > 0
             || self.pacer.desired().is_some_and(|d| d > min)
             || self.pacer.known_quantity().is_some_and(|k| k > min)
+    }
+
+    /// When a count asked for stops being waited for.
+    pub fn count_deadline(&self) -> Option<Duration> {
+        self.recount_requested_at.map(|asked| asked + RECOUNT_GRACE)
     }
 
     pub fn awaiting_count(&self) -> bool {
@@ -175,6 +195,7 @@ impl PoolState {
         let decision = self.config.policy.decide(&observation);
         self.consult_at = decision.consult_at_in.map(|d| now + d);
         let changed = self.decision.as_ref().map(|d| d.workers) != Some(decision.workers);
+
         self.pacer.desire(now, decision.workers);
         if self.pacer.desired() != self.refused {
             self.refused = None;
@@ -203,19 +224,30 @@ impl PoolState {
         value.filter(|q| Some(*q) != self.refused && !self.needs_fresh_count(now, *q))
     }
 
+    /// Only news for more workers goes out on what this process alone has
+    /// seen, and only while it is news. A lower count, or a wish built on
+    /// reports that waited (for the throttle, for a retry), is sent on a
+    /// count taken within the last second with no report since: other
+    /// processes change the queue and the formation too, and acting on a
+    /// stale view fires the workers they have just hired.
     fn needs_fresh_count(&self, now: Duration, workers: u32) -> bool {
         let scale_down = self
             .pacer
             .known_quantity()
             .is_some_and(|known| workers < known);
-        let fresh = self
-            .counted_at
-            .is_some_and(|at| now.saturating_sub(at) <= FRESH_FOR_SCALE_DOWN);
-        scale_down && !fresh
+        if scale_down {
+            let fresh = self
+                .counted_at
+                .is_some_and(|at| now.saturating_sub(at) <= FRESH_FOR_SCALE_DOWN);
+            self.unconfirmed_since.is_some() || !fresh
+        } else {
+            self.unconfirmed_since
+                .is_some_and(|since| now.saturating_sub(since) > FRESH_FOR_SCALE_DOWN)
+        }
     }
 
-    /// Asks for a count when a scale-down waits for one; true when asked.
-    pub fn wants_count_to_scale_down(&mut self, now: Duration) -> bool {
+    /// Asks for a count when a send waits for one; true when asked.
+    pub fn wants_count_to_send(&mut self, now: Duration) -> bool {
         let waiting = self
             .pacer
             .flush()

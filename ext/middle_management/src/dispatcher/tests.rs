@@ -81,6 +81,7 @@ fn pool(name: &str, max: u32) -> PoolConfig {
 }
 
 struct Harness {
+    origin: Instant,
     inputs: UnboundedSender<Input>,
     urgent: Arc<Notify>,
     events: Arc<EventQueue>,
@@ -103,6 +104,7 @@ impl Harness {
         let events = Arc::new(EventQueue::default());
         let status = Arc::new(Mutex::new(Status::default()));
         let (inputs, receiver) = unbounded_channel();
+        let origin = Instant::now();
         let engine = Engine::new(
             api.clone(),
             states,
@@ -110,10 +112,12 @@ impl Harness {
             events.clone(),
             status.clone(),
             false,
+            origin,
         );
         let urgent = Arc::new(Notify::new());
         tokio::spawn(engine.run(receiver, urgent.clone()));
         Harness {
+            origin,
             inputs,
             urgent,
             events,
@@ -151,6 +155,7 @@ impl Harness {
             runnable,
             running: 0,
             due_in: None,
+            at: self.origin.elapsed(),
         };
         self.inputs
             .send(Input::Adjust { pool, delta })
@@ -203,6 +208,12 @@ async fn a_burst_inside_the_window_goes_out_once_with_the_latest_value() {
     h.settle().await;
     assert_eq!(h.calls(), vec![set("worker", 1)], "the window is closed");
     sleep(10 * SEC).await;
+    assert_eq!(
+        h.calls().len(),
+        1,
+        "reports that waited are confirmed by a count first"
+    );
+    h.count(0, 501).await;
     assert_eq!(h.calls(), vec![set("worker", 1), set("worker", 10)]);
     let times: Vec<Instant> = h.api.calls.lock().iter().map(|(t, _)| *t).collect();
     assert!(times[1] - times[0] >= 10 * SEC);
@@ -295,7 +306,21 @@ async fn pools_changing_in_one_window_travel_in_one_batch() {
     assert_eq!(h.calls(), vec![set("worker", 2)]);
     h.adjust(0, 1);
     h.adjust(1, 1);
-    sleep(10 * SEC).await;
+    sleep(6 * SEC).await;
+    assert_eq!(h.calls().len(), 1, "the window is closed");
+    // Reports that waited for the window are confirmed by a count first.
+    let marker = h.seq;
+    for (pool, runnable) in [(0, 3), (1, 1)] {
+        let count = Count {
+            marker,
+            runnable,
+            running: 0,
+            next_run_in: None,
+        };
+        h.inputs.send(Input::Counted { pool, count }).ok().unwrap();
+    }
+    sleep(4 * SEC).await;
+    h.settle().await;
     let calls = h.calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
     assert_eq!(
@@ -369,6 +394,7 @@ fn reports_made_while_counting_are_added_once() {
                 runnable: 1,
                 running: 0,
                 due_in: None,
+                at: Duration::ZERO,
             },
         );
     }
@@ -399,5 +425,6 @@ async fn a_rate_limited_call_waits_for_the_bucket_to_refill() {
     sleep(59 * SEC).await;
     assert_eq!(h.calls().len(), 1, "no retry before the bucket refills");
     sleep(2 * SEC).await;
+    h.count(0, 2).await; // a wish that waited is confirmed by a count first
     assert_eq!(h.calls(), vec![set("worker", 2), set("worker", 2)]);
 }
