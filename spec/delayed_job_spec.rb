@@ -59,8 +59,7 @@ RSpec.describe "Delayed Job integration" do
     # one name as one worker, whatever its threads).
     workers = Array.new(10) { |i| Thread.new { Delayed::Worker.new.tap { |w| w.name = "worker.#{i + 1}" }.work_off(1) } }
     10.times { HeldJob::STARTED.pop }
-    MiddleManagement.flush(5)
-    expect(heroku.quantity("worker")).to eq(10), middle_management_log
+    expect(heroku.wait_for_quantity("worker", 10, timeout: 15)).to be(true), middle_management_log
 
     Delayed::Job.enqueue(MiddleManagement::SlackerJob.new(0))
     MiddleManagement.flush(5)
@@ -68,7 +67,8 @@ RSpec.describe "Delayed Job integration" do
 
     10.times { HeldJob::GATE << :go }
     workers.each(&:join)
-    expect(worked_off(1)).to eq(0)
+    Delayed::Worker.new.work_off(1)
+    expect(heroku.wait_for_quantity("worker", 0, timeout: 15)).to be(true), middle_management_log
     expect(patched_quantities(heroku, "worker").max).to eq(10)
   end
 
@@ -153,6 +153,9 @@ RSpec.describe "Delayed Job integration" do
       ActiveRecord::Base.establish_connection(ActiveRecord::Base.connection_db_config)
       2.times { MiddleManagement::Slacker.delay.slack_for(0) }
       exit!(MiddleManagement.flush(5) ? 0 : 1)
+    rescue Exception => e # rubocop:disable Lint/RescueException -- the child must never run RSpec's at_exit
+      warn "child: #{e.class}: #{e.message}"
+      exit!(2)
     end
     Process.wait(child)
     expect($?.exitstatus).to eq(0)
