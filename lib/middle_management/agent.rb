@@ -24,6 +24,11 @@ module MiddleManagement
       configuration.disabled_reason
     end
 
+    # For the backends' hooks: logged once per kind of failure, never raises.
+    def log_failure(what, error)
+      @log.failure(what, error)
+    end
+
     def add_backend(backend)
       @mutex.synchronize { @backends << backend unless @backends.include?(backend) }
     end

@@ -179,14 +179,8 @@ module MiddleManagement
           report("could not record a change relayed from a Resque child", e)
         end
 
-        # To the agent's logger, once per kind of failure (as the agent does).
         def report(what, error)
-          agent = MiddleManagement.agent or return
-          @log = nil unless @log_agent.equal?(agent)
-          @log_agent = agent
-          (@log ||= Log.new(agent.configuration.logger)).failure(what, error)
-        rescue StandardError
-          nil
+          MiddleManagement.agent&.log_failure(what, error)
         end
       end
 

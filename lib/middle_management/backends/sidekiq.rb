@@ -287,15 +287,8 @@ module MiddleManagement
           defined?(::Sidekiq::Shutdown) && error.is_a?(::Sidekiq::Shutdown)
         end
 
-        # To the agent's logger, once per kind of failure (as the agent does).
         def report(agent, what, error)
-          return unless agent
-
-          @log = nil unless @log_agent.equal?(agent)
-          @log_agent = agent
-          (@log ||= Log.new(agent.configuration.logger)).failure(what, error)
-        rescue StandardError
-          nil
+          agent&.log_failure(what, error)
         end
       end
 
