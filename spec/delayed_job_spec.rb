@@ -1,19 +1,19 @@
-require "open3"
-
 # Delayed Job for real: ActiveRecord on SQLite, jobs enqueued with `.delay`
 # and Delayed::Job.enqueue, worked off by real Delayed::Worker instances, the
 # formation set on a real HTTP server that speaks Heroku's formation API.
 RSpec.describe "Delayed Job integration" do
   TOKEN = "hk-spec-token-2f9d".freeze
 
-  # A job that holds its worker until the example lets it go.
+  # A job that holds its worker until the example opens the gate (a fresh
+  # one per example, so that a failed example leaves nothing behind).
   class HeldJob
-    GATE = Queue.new
-    STARTED = Queue.new
+    class << self
+      attr_accessor :gate, :started
+    end
 
     def perform
-      STARTED << true
-      GATE.pop
+      HeldJob.started << true
+      HeldJob.gate.pop
     end
   end
 
@@ -54,19 +54,37 @@ RSpec.describe "Delayed Job integration" do
 
   it "never fires busy workers: 10 running jobs keep 10 workers, then all go" do
     boot_middle_management(base_vars.merge("JOBS_PER_WORKER" => 10))
+    HeldJob.gate = gate = Queue.new
+    HeldJob.started = started = Queue.new
+    on_release { 10.times { gate << :go } }
     10.times { Delayed::Job.enqueue(HeldJob.new) }
     # Ten workers, named apart as ten processes would be (Delayed Job treats
-    # one name as one worker, whatever its threads).
-    workers = Array.new(10) { |i| Thread.new { Delayed::Worker.new.tap { |w| w.name = "worker.#{i + 1}" }.work_off(1) } }
-    10.times { HeldJob::STARTED.pop }
+    # one name as one worker, whatever its threads). On SQLite a worker's
+    # reserve tries only `read_ahead` candidates and may lose them all to the
+    # others, returning with no job: like a real worker, it tries again.
+    empty_handed = Queue.new
+    deadline = Deadlines.monotonic + 20
+    workers = Array.new(10) do |i|
+      Thread.new do
+        worker = Delayed::Worker.new.tap { |w| w.name = "worker.#{i + 1}" }
+        until worker.work_off(1).sum.positive? || Deadlines.monotonic > deadline
+          empty_handed << i
+          sleep 0.01
+        end
+      end
+    end
+    await("10 workers to start a held job", timeout: 20,
+          saw: -> { "#{started.size} of 10 workers started; tries that returned without a job: #{empty_handed.size}" }) do
+      started.size == 10
+    end
     expect(heroku.wait_for_quantity("worker", 10, timeout: 15)).to be(true), middle_management_log
 
     Delayed::Job.enqueue(MiddleManagement::SlackerJob.new(0))
     MiddleManagement.flush(5)
     expect(heroku.quantity("worker")).to eq(10)
 
-    10.times { HeldJob::GATE << :go }
-    workers.each(&:join)
+    10.times { gate << :go }
+    workers.each_with_index { |worker, i| join_within(worker, "worker.#{i + 1} to finish its job") }
     Delayed::Worker.new.work_off(1)
     expect(heroku.wait_for_quantity("worker", 0, timeout: 15)).to be(true), middle_management_log
     expect(patched_quantities(heroku, "worker").max).to eq(10)
@@ -93,7 +111,7 @@ RSpec.describe "Delayed Job integration" do
     boot_middle_management(base_vars)
     2.times { MiddleManagement::Slacker.delay.slack_for(0) }
     MiddleManagement.flush(5)
-    expect(scaled.pop).to include(pool: "worker", from: 0, to: 2, outstanding: 2, formation: { "worker" => 2 })
+    expect(pop_within(scaled, "a scale.middle_management notification")).to include(pool: "worker", from: 0, to: 2, outstanding: 2, formation: { "worker" => 2 })
     status = MiddleManagement.status
     expect(status).to include(enabled: true, calls: 1, errors: 0, rate_limit_remaining: heroku.rate_limit_remaining)
     expect(status[:pools].first).to include(name: "worker", desired: 2, known: 2, runnable: 2, running: 0,
@@ -128,7 +146,7 @@ RSpec.describe "Delayed Job integration" do
     boot_middle_management(base_vars.merge("HEROKU_API_KEY" => wrong))
     MiddleManagement::Slacker.delay.slack_for(0)
     MiddleManagement.flush(5)
-    eventually { middle_management_log.include?("401") }
+    await("the 401 in the log", saw: -> { middle_management_log }) { middle_management_log.include?("401") }
     expect(middle_management_log).to match(/could not scale worker: Heroku said 401 unauthorized: Invalid credentials provided\./)
     expect(middle_management_log).not_to include(wrong)
     expect(MiddleManagement.status.inspect).not_to include(wrong)
@@ -157,8 +175,7 @@ RSpec.describe "Delayed Job integration" do
       warn "child: #{e.class}: #{e.message}"
       exit!(2)
     end
-    Process.wait(child)
-    expect($?.exitstatus).to eq(0)
+    expect(exit_status_within(child, "the forked child to enqueue and flush").exitstatus).to eq(0)
     expect(heroku.quantity("worker")).to eq(3)
 
     MiddleManagement::Slacker.delay.slack_for(0)
@@ -177,7 +194,7 @@ RSpec.describe "Delayed Job integration" do
         #{code}
       RUBY
       started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
-      output, status = Open3.capture2e(env, RbConfig.ruby, "-e", script)
+      output, status = capture_within(env, RbConfig.ruby, "-e", script, timeout: 30)
       [output, status, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started]
     end
 

@@ -8,17 +8,6 @@ RSpec.describe MiddleManagement::LocalFormation do
   accept = "application/vnd.heroku+json; version=3"
   uuid = /\A\h{8}-\h{4}-\h{4}-\h{4}-\h{12}\z/
 
-  # Polls instead of sleeping a guessed time: passes as soon as it can.
-  def wait_until(what = "the condition", timeout: 8)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-    until (result = yield)
-      raise "timed out after #{timeout}s waiting for #{what}" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep 0.02
-    end
-    result
-  end
-
   def alive?(pid)
     Process.kill(0, pid)
     true
@@ -267,7 +256,7 @@ RSpec.describe MiddleManagement::LocalFormation do
         expect(client.join(0.2)).to be_nil
         heroku.stop
 
-        expect { client.value }.to raise_error(EOFError)
+        expect { join_within(client, "the hung request to end") }.to raise_error(EOFError)
         expect(heroku.requests.last.status).to be_nil
       end
 
@@ -291,7 +280,7 @@ RSpec.describe MiddleManagement::LocalFormation do
       waiter = Thread.new { heroku.wait_for_quantity("worker", 5) }
       call(:patch, "/apps/example/formation", body: { "updates" => [{ "type" => "worker", "quantity" => 5 }] })
 
-      expect(waiter.value).to be(true)
+      expect(join_within(waiter, "the waiter")).to be(true)
       expect(heroku.wait_for_patches(1, timeout: 1)).to be(true)
       expect(heroku.wait_for_patches(2, timeout: 0.05)).to be(false)
       expect(heroku.formation.history.map { |change| [change.type, change.from, change.to] }).to eq([["worker", 0, 5]])
@@ -335,13 +324,13 @@ RSpec.describe MiddleManagement::LocalFormation do
     text.empty? ? nil : text
   end
 
-  def pid_of(name) = wait_until("#{name} to start") { evidence(name, "pid") }.to_i
+  def pid_of(name) = await("#{name} to start") { evidence(name, "pid") }.to_i
 
-  # After a failed example: kills and reaps what it started.
-  def stop_leftovers(program, *dynos)
-    (dynos.compact + [program].compact).each { |pid| Process.kill("KILL", pid) if running?(pid) }
-    Process.wait(program) if program && Process.wait(program, Process::WNOHANG).nil?
-  rescue Errno::ECHILD
+  # After a failed example: kills the dynos a program started (their own
+  # process groups, so stopping the program's group leaves them).
+  def stop_leftovers(*dynos)
+    dynos.compact.each { |pid| Process.kill("KILL", pid) if running?(pid) }
+  rescue Errno::ESRCH
     nil
   end
 
@@ -392,7 +381,7 @@ RSpec.describe MiddleManagement::LocalFormation do
 
       supervisor.scale("worker", 1)
 
-      wait_until("worker.2 and worker.3 to exit") { supervisor.running("worker") == 1 }
+      await("worker.2 and worker.3 to exit") { supervisor.running("worker") == 1 }
       expect([evidence("worker.3", "term"), evidence("worker.2", "term"), evidence("worker.1", "term")]).to eq(["TERM", "TERM", nil])
       expect(output.string.index(/worker\.3 +\| stopping/)).to be < output.string.index(/worker\.2 +\| stopping/)
       # Reaped, not zombies: a zombie would still answer signal 0.
@@ -406,15 +395,15 @@ RSpec.describe MiddleManagement::LocalFormation do
 
       supervisor.scale("stubborn", 0)
 
-      wait_until("SIGTERM to arrive") { evidence("stubborn.1", "term") }
-      wait_until("stubborn.1 to be killed") { !alive?(pid) }
+      await("SIGTERM to arrive") { evidence("stubborn.1", "term") }
+      await("stubborn.1 to be killed") { !alive?(pid) }
       expect(output.string).to include("sending SIGKILL").and match(/stubborn\.1 +\| terminated by SIGKILL/)
     end
 
     it "restarts a process that exits by itself, as Heroku restarts crashed dynos" do
       supervisor.scale("crasher", 1)
 
-      wait_until("two restarts") { output.string.scan(/crasher\.1 +\| started/).size >= 3 }
+      await("two restarts") { output.string.scan(/crasher\.1 +\| started/).size >= 3 }
       expect(output.string).to match(/crasher\.1 +\| crashing/).and match(/crasher\.1 +\| exited with code 3/)
     end
 
@@ -423,7 +412,7 @@ RSpec.describe MiddleManagement::LocalFormation do
       supervisor.scale("stubborn", 1)
       supervisor.scale("forker", 1)
       pids = %w[worker.1 worker.2 stubborn.1 forker.1].map { |name| pid_of(name) }
-      child = wait_until("forker.1's child") { evidence("forker.1", "child") }.to_i
+      child = await("forker.1's child") { evidence("forker.1", "child") }.to_i
 
       supervisor.stop_all
 
@@ -442,17 +431,16 @@ RSpec.describe MiddleManagement::LocalFormation do
         supervisor.scale("worker", 2)
         sleep
       RUBY
-      program = spawn(RbConfig.ruby, "-I", File.expand_path("../lib", __dir__), "-e", script, procfile, @dir,
-                      pgroup: true, err: File::NULL)
+      program = start_child({}, RbConfig.ruby, "-I", File.expand_path("../lib", __dir__), "-e", script, procfile, @dir)
       workers = %w[worker.1 worker.2].map { |name| pid_of(name) }
 
-      Process.kill("INT", program)
-      wait_until("the program to exit") { Process.wait2(program, Process::WNOHANG) }
+      Process.kill("INT", program.pid)
+      program.wait("the program to exit after Ctrl-C")
 
       expect(%w[worker.1 worker.2].map { |name| evidence(name, "term") }).to eq(%w[TERM TERM])
       expect(workers.select { |pid| running?(pid) }).to be_empty
     ensure
-      stop_leftovers(program, *workers)
+      stop_leftovers(*workers)
     end
 
     it "converges to the quantities a local formation server is asked for" do
@@ -465,7 +453,7 @@ RSpec.describe MiddleManagement::LocalFormation do
       end
 
       expect(response.code).to eq("200")
-      wait_until("two workers") { supervisor.running("worker") == 2 }
+      await("two workers") { supervisor.running("worker") == 2 }
       server.stop
       expect(supervisor.running).to eq(0)
     end
@@ -483,13 +471,12 @@ RSpec.describe MiddleManagement::LocalFormation do
 
     it "serves the formation API, runs what it is asked for, and stops everything on INT" do
       procfile = write_dynos(@dir)
-      log = File.join(@dir, "cli.log")
       env = { "EVIDENCE" => @dir, "MIDDLE_MANAGEMENT_HEROKU_API_KEY" => nil }
-      cli = spawn(env, RbConfig.ruby, exe, "local", "--procfile", procfile, "--port", "0", "--grace", "1",
-                  "--app", "cli-app", out: log, err: log, pgroup: true)
+      cli = start_child(env, RbConfig.ruby, exe, "local", "--procfile", procfile, "--port", "0", "--grace", "1",
+                        "--app", "cli-app")
 
-      url, key = wait_until("the settings to be printed") do
-        File.read(log).match(/MIDDLE_MANAGEMENT_HEROKU_API_URL=(\S+) .* MIDDLE_MANAGEMENT_HEROKU_API_KEY=(\h+)$/)&.captures
+      url, key = await("the settings to be printed", saw: -> { cli.output }) do
+        cli.output.match(/MIDDLE_MANAGEMENT_HEROKU_API_URL=(\S+) .* MIDDLE_MANAGEMENT_HEROKU_API_KEY=(\h+)$/)&.captures
       end
       uri = URI("#{url}/apps/cli-app/formation/worker")
       response = Net::HTTP.start(uri.host, uri.port) do |http|
@@ -501,19 +488,19 @@ RSpec.describe MiddleManagement::LocalFormation do
       expect(alive?(worker)).to be(true)
       expect(evidence("worker.1", "api")).to eq(url)
 
-      Process.kill("INT", cli)
-      _, status = wait_until("the command to exit") { Process.wait2(cli, Process::WNOHANG) }
+      Process.kill("INT", cli.pid)
+      status = cli.wait("the command to exit after Ctrl-C")
 
       expect(status.exitstatus).to eq(0)
       expect(evidence("worker.1", "term")).to eq("TERM")
       expect(alive?(worker)).to be(false)
-      expect(File.read(log)).to match(/worker\.1 +\| exited with code 0/)
+      expect(cli.output).to match(/worker\.1 +\| exited with code 0/)
     ensure
-      stop_leftovers(cli, worker)
+      stop_leftovers(worker)
     end
 
     it "explains itself" do
-      output = IO.popen([RbConfig.ruby, exe, "local", "--help"], err: %i[child out], &:read)
+      output, = capture_within(RbConfig.ruby, exe, "local", "--help", timeout: 30)
 
       expect(output).to include("--procfile PATH", "--port PORT", "--grace SECONDS", "--formation TYPE=N")
     end

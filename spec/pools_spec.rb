@@ -84,7 +84,9 @@ RSpec.describe "pools and Eco/Basic dynos" do
         enqueue(3, queue: "mailers")
         enqueue(2, queue: "reports")
         expect(heroku.quantity("worker")).to eq(2)
-        eventually { middle_management_log.include?("422 cannot_update_above_limit") }
+        await("Heroku's 422 in the log", saw: -> { middle_management_log }) do
+          middle_management_log.include?("422 cannot_update_above_limit")
+        end
       end
     end
   end

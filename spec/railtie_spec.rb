@@ -1,5 +1,3 @@
-require "open3"
-
 # A real (tiny) Rails application in a child process, booted the way
 # `rails server` boots one: the gem must hook in by itself, take its settings
 # from an initializer, and refuse bad settings during initialisation.
@@ -25,7 +23,7 @@ RSpec.describe "under Rails" do
       puts "logger is Rails.logger: \#{MiddleManagement.configuration.logger.equal?(Rails.logger)}"
     RUBY
     env = env.transform_keys { |key| "MIDDLE_MANAGEMENT_#{key}" }.merge("MIDDLE_MANAGEMENT_DRY_RUN" => "true")
-    Open3.capture2e(env, RbConfig.ruby, "-e", script)
+    capture_within(env, RbConfig.ruby, "-e", script, timeout: 30)
   end
 
   it "hooks Delayed Job in after initialisation, with Rails.logger and the initializer's settings" do

@@ -69,8 +69,6 @@ RSpec.describe "Resque integration" do
     Resque.redis = redis_server.url
   end
 
-  after { stop_worker_process }
-
   # Boots the gem, counting Resque's jobs only (the suite loads other job
   # libraries whose stores these examples do not set up), and takes the
   # first count, as a running app has.
@@ -100,10 +98,15 @@ RSpec.describe "Resque integration" do
     end
   end
 
+  # Removed after the example, once its processes have stopped.
+  def scratch_dir
+    @scratch_dir ||= Dir.mktmpdir("middle_management-resque").tap { |dir| on_release { FileUtils.remove_entry(dir) } }
+  end
+
   # --- a real worker process -----------------------------------------------
 
   def worker_script
-    path = File.join(@tmpdir ||= Dir.mktmpdir("middle_management-resque"), "worker.rb")
+    path = File.join(scratch_dir, "worker.rb")
     File.write(path, <<~RUBY)
       $LOAD_PATH.unshift #{RESQUE_LIB_DIR.inspect}, #{RESQUE_GEM_LIB.inspect}
       require "resque"
@@ -117,44 +120,14 @@ RSpec.describe "Resque integration" do
     path
   end
 
+  # Stopped with QUIT, Resque's graceful stop.
   def start_worker_process(extra = {})
     env = worker_vars.merge(extra).to_h { |key, value| ["MIDDLE_MANAGEMENT_#{key}", value.to_s] }
     env["REDIS_URL"] = redis_server.url
-    @worker_log = File.join(@tmpdir ||= Dir.mktmpdir("middle_management-resque"), "worker.log")
-    @worker_pid = Process.spawn(env, RbConfig.ruby, worker_script, in: File::NULL, out: @worker_log,
-                                                                     err: %i[child out], pgroup: true)
-    @guard = OrphanGuard.new(@worker_pid, remove: @tmpdir)
+    @worker = start_child(env, RbConfig.ruby, worker_script, stop_signal: "QUIT")
   end
 
-  def worker_output
-    @worker_log && File.exist?(@worker_log) ? File.read(@worker_log) : "(no output)"
-  end
-
-  # QUIT (Resque's graceful stop), then KILL for the whole process group.
-  def stop_worker_process
-    @guard&.release
-    if (pid = @worker_pid)
-      @worker_pid = nil
-      signal(pid, "QUIT")
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
-      sleep 0.05 until Process.waitpid(pid, Process::WNOHANG) || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-      signal(-pid, "KILL") # anything left of its group, a forked child included
-      begin
-        Process.waitpid(pid)
-      rescue Errno::ECHILD
-        nil
-      end
-    end
-  ensure
-    FileUtils.remove_entry(@tmpdir) if @tmpdir && File.directory?(@tmpdir)
-    @tmpdir = nil
-  end
-
-  def signal(pid, name)
-    Process.kill(name, pid)
-  rescue Errno::ESRCH, Errno::EPERM
-    nil
-  end
+  def worker_output = @worker&.output || "(no output)"
 
   # --- examples ------------------------------------------------------------
 
@@ -172,7 +145,7 @@ RSpec.describe "Resque integration" do
     runs = finished_runs
     expect(runs.size).to eq(6)
     expect(runs.map(&:first).uniq.size).to eq(6) # a child per job
-    expect(runs.map(&:first)).not_to include(@worker_pid)
+    expect(runs.map(&:first)).not_to include(@worker.pid)
     firing = worker_patches.drop(hired)
     expect(firing.size).to be >= 2, worker_output
     expect(firing.map(&:last)).to eq(firing.map(&:last).sort.reverse)
@@ -191,7 +164,9 @@ RSpec.describe "Resque integration" do
     # reads the formation: the fake's second GET); from then on it knows of
     # the jobs the job enqueues only what its child relays.
     start_worker_process("COUNT_INTERVAL" => 60)
-    eventually { heroku.requests.count { |request| request.method == "GET" } >= 2 }
+    await("the worker's first count (a second GET)", saw: -> { heroku.requests.map(&:method) }) do
+      heroku.requests.count { |request| request.method == "GET" } >= 2
+    end
 
     Resque.enqueue(MiddleManagementSpecSpawnerJob, 3, 0.5)
     expect(MiddleManagement.flush(5)).to be(true)
@@ -269,7 +244,9 @@ RSpec.describe "Resque integration" do
     MiddleManagement.agent.backends.select! { |backend| backend.equal?(resque_backend) }
     expect { Resque.enqueue(MiddleManagementSpecResqueJob, 0) }.to raise_error(Redis::CannotConnectError)
     MiddleManagement.agent.poke # a worker's idle loop: no count yet, so the reporter thread counts
-    eventually { middle_management_log.match?(/could not count (\w+ )?jobs for worker: Redis::CannotConnectError/) }
+    await("the failed count in the log", saw: -> { middle_management_log }) do
+      middle_management_log.match?(/could not count (\w+ )?jobs for worker: Redis::CannotConnectError/)
+    end
 
     Resque.redis = redis_server.url
     2.times { Resque.enqueue(MiddleManagementSpecResqueJob, 0) }

@@ -52,8 +52,6 @@ RSpec.describe "Sidekiq integration" do
     point_sidekiq_at(redis_server.url)
   end
 
-  after { stop_sidekiq_process }
-
   def point_sidekiq_at(url)
     Sidekiq.redis = { url: url, reconnect_attempts: 0, network_timeout: 1 }
   end
@@ -83,10 +81,15 @@ RSpec.describe "Sidekiq integration" do
     Sidekiq.redis { |conn| conn.lrange("spec:finished", 0, -1) }.map(&:to_f)
   end
 
+  # Removed after the example, once its processes have stopped.
+  def scratch_dir
+    @scratch_dir ||= Dir.mktmpdir("middle_management-sidekiq").tap { |dir| on_release { FileUtils.remove_entry(dir) } }
+  end
+
   # --- a real sidekiq process ----------------------------------------------
 
   def boot_file
-    path = File.join(@tmpdir ||= Dir.mktmpdir("middle_management-sidekiq"), "boot.rb")
+    path = File.join(scratch_dir, "boot.rb")
     File.write(path, <<~RUBY)
       $LOAD_PATH.unshift #{SIDEKIQ_LIB.inspect}
       Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
@@ -99,42 +102,11 @@ RSpec.describe "Sidekiq integration" do
   def start_sidekiq_process(concurrency: 5)
     env = worker_vars.to_h { |key, value| ["MIDDLE_MANAGEMENT_#{key}", value.to_s] }
     env["REDIS_URL"] = redis_server.url
-    @sidekiq_log = File.join(@tmpdir ||= Dir.mktmpdir("middle_management-sidekiq"), "sidekiq.log")
-    @sidekiq_pid = Process.spawn(env, RbConfig.ruby, "-S", "sidekiq", "-r", boot_file, "-c", concurrency.to_s,
-                                 "-q", "default", "-t", "5", in: File::NULL, out: @sidekiq_log, err: %i[child out],
-                                 pgroup: true)
-    @guard = OrphanGuard.new(@sidekiq_pid, remove: @tmpdir)
+    @sidekiq = start_child(env, RbConfig.ruby, "-S", "sidekiq", "-r", boot_file, "-c", concurrency.to_s,
+                           "-q", "default", "-t", "5")
   end
 
-  def sidekiq_output
-    @sidekiq_log && File.exist?(@sidekiq_log) ? File.read(@sidekiq_log) : "(no output)"
-  end
-
-  # TERM (Sidekiq's own shutdown), then KILL for the whole process group.
-  def stop_sidekiq_process
-    @guard&.release
-    if (pid = @sidekiq_pid)
-      @sidekiq_pid = nil
-      signal(pid, "TERM")
-      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + 10
-      sleep 0.05 until Process.waitpid(pid, Process::WNOHANG) || Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-      signal(-pid, "KILL") # anything left of its group
-      begin
-        Process.waitpid(pid)
-      rescue Errno::ECHILD
-        nil
-      end
-    end
-  ensure
-    FileUtils.remove_entry(@tmpdir) if @tmpdir && File.directory?(@tmpdir)
-    @tmpdir = nil
-  end
-
-  def signal(pid, name)
-    Process.kill(name, pid)
-  rescue Errno::ESRCH, Errno::EPERM
-    nil
-  end
+  def sidekiq_output = @sidekiq&.output || "(no output)"
 
   # --- examples ------------------------------------------------------------
 
@@ -180,10 +152,10 @@ RSpec.describe "Sidekiq integration" do
     running = Thread.new do
       MiddleManagement::Backends::Sidekiq::ServerMiddleware.new.call(nil, { "jid" => "busy1" }, "default") do
         started << true
-        release.pop
+        pop_within(release, "the example to release the busy job", timeout: 30)
       end
     end
-    started.pop
+    pop_within(started, "the busy job to start")
 
     everything = MiddleManagement::Pool.new("worker")
     default_only = MiddleManagement::Pool.new("worker", queues: %w[default])
@@ -200,7 +172,7 @@ RSpec.describe "Sidekiq integration" do
     expect(counts.next_run_in).to be_within(5).of(120)
   ensure
     release&.push(true)
-    running&.join
+    join_within(running, "the busy job to end") if running
   end
 
   it "does not hire for a job pushed for later until it is nearly due" do
@@ -268,7 +240,9 @@ RSpec.describe "Sidekiq integration" do
     MiddleManagement.agent.backends.select! { |backend| backend.equal?(sidekiq_backend) }
     expect { MiddleManagementSpecJob.perform_async(0) }.to raise_error(Redis::CannotConnectError)
     MiddleManagement.agent.poke # a worker's idle loop: no count yet, so the reporter thread counts
-    eventually { middle_management_log.match?(/could not count (\w+ )?jobs for worker: Redis::CannotConnectError/) }
+    await("the failed count in the log", saw: -> { middle_management_log }) do
+      middle_management_log.match?(/could not count (\w+ )?jobs for worker: Redis::CannotConnectError/)
+    end
 
     point_sidekiq_at(redis_server.url)
     2.times { MiddleManagementSpecJob.perform_async(0) }

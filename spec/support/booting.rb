@@ -21,17 +21,6 @@ module Booting
   def middle_management_log
     @middle_management_log.string
   end
-
-  # Waits for a condition the code under test will make true.
-  def eventually(timeout: 10, interval: 0.02)
-    deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
-    until (result = yield)
-      raise "condition not met within #{timeout}s" if Process.clock_gettime(Process::CLOCK_MONOTONIC) > deadline
-
-      sleep interval
-    end
-    result
-  end
 end
 
 RSpec.configure do |config|

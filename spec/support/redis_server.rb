@@ -1,7 +1,6 @@
 require "socket"
 require "tmpdir"
 require "fileutils"
-require "shellwords"
 
 # A real redis-server on a free loopback port, for the Redis-backed job
 # libraries. Nothing is started until a group asks:
@@ -12,34 +11,6 @@ require "shellwords"
 #   end
 #
 # or by hand: `server = RedisServer.start; ...; server.stop`.
-# Kills a process group the specs started if the spec process dies first (a
-# crash skips every after hook): a shell waits on a pipe that only this
-# process holds open, and kills the group when the pipe closes (then removes
-# `remove`, the group's scratch directory, if given).
-class OrphanGuard
-  def initialize(pgid, signal: "KILL", remove: nil)
-    reader, @pipe = IO.pipe
-    script = "read _ || true; kill -#{signal} -#{Integer(pgid)} 2>/dev/null"
-    script += "; sleep 1; rm -rf -- #{Shellwords.escape(remove)}" if remove
-    @watchdog = Process.spawn("/bin/sh", "-c", script, in: reader, out: File::NULL, err: File::NULL, pgroup: true)
-    reader.close
-  end
-
-  # The group is being stopped properly: the guard goes first, so it can
-  # never signal a group whose id was reused.
-  def release
-    return unless @watchdog
-
-    Process.kill("KILL", @watchdog)
-    Process.wait(@watchdog)
-  rescue Errno::ESRCH, Errno::ECHILD
-    nil
-  ensure
-    @watchdog = nil
-    @pipe.close unless @pipe.closed?
-  end
-end
-
 class RedisServer
   BINARY = ENV.fetch("REDIS_SERVER", "/usr/bin/redis-server")
   START_TIMEOUT = 10
