@@ -12,10 +12,11 @@ require "tmpdir"
 class ChildProcess
   attr_reader :pid
 
-  def initialize(env, *command, stop_signal: "TERM")
+  # `spawn_options`: more of Process.spawn's (uid:, gid:, chdir:).
+  def initialize(env, *command, stop_signal: "TERM", **spawn_options)
     @stop_signal = stop_signal
     @log = File.join(Dir.mktmpdir("middle_management-child"), "output.log")
-    @pid = Process.spawn(env, *command, in: File::NULL, out: @log, err: %i[child out], pgroup: true)
+    @pid = Process.spawn(env, *command, in: File::NULL, out: @log, err: %i[child out], pgroup: true, **spawn_options)
     @guard = OrphanGuard.new(@pid, remove: File.dirname(@log))
   end
 

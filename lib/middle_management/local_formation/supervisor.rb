@@ -107,7 +107,8 @@ module MiddleManagement
           @slots.values.sort_by { |dyno| -dyno.number }.each { |dyno| retire(dyno) }
           @slots.clear
           deadline = now + grace
-          @retiring.each { |dyno| dyno.kill_at = [dyno.kill_at, deadline].min }
+          # A crashed dyno's leftovers were sent SIGKILL already: no kill_at.
+          @retiring.each { |dyno| dyno.kill_at = [dyno.kill_at, deadline].compact.min }
           @changed.broadcast
           # Bounded even if a leader can never be reaped (someone else waited for it).
           give_up = deadline + 5
@@ -115,7 +116,9 @@ module MiddleManagement
             tick(now)
             @changed.wait(next_wake(now) || GROUP_POLL)
           end
+          @changed.broadcast # the timekeeper may wait for a change: this is its last
         end
+        @timekeeper.join(1)
         ExitGuard.unregister(self)
         self
       end

@@ -1,0 +1,28 @@
+require "rails/generators"
+require "rails/generators/active_record"
+require "middle_management/store"
+
+module MiddleManagement
+  module Generators
+    # `rails generate middle_management:install`: the migration that creates
+    # the coordination store's table (as delayed_job installs its own), so
+    # every process of the app decides with one voice.
+    class InstallGenerator < ::Rails::Generators::Base
+      include ::ActiveRecord::Generators::Migration
+
+      source_root File.expand_path("templates", __dir__)
+      desc "Creates the migration for Middle Management's coordination table (#{Store::SQL::TABLE})."
+
+      def create_migration_file
+        migration_template "create_middle_management_pools.rb.tt",
+                           File.join(db_migrate_path, "create_middle_management_pools.rb")
+      end
+
+      private
+
+      def migration_version
+        "[#{::ActiveRecord::VERSION::MAJOR}.#{::ActiveRecord::VERSION::MINOR}]"
+      end
+    end
+  end
+end

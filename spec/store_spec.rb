@@ -1,0 +1,254 @@
+require "middle_management/store"
+require "rbconfig"
+require "redis"
+
+# The coordination store on real PostgreSQL (a throwaway cluster), SQLite
+# and redis-server, each claimed from real processes.
+RSpec.describe MiddleManagement::Store do
+  lib = File.expand_path("../lib", __dir__)
+
+  # A process of its own that claims `pool` with `ttl` ms, says so, and
+  # then waits (to be killed) or, with `go` (a path), says "ready", claims
+  # once as soon as that file exists and prints whether it won.
+  def claimer(pool, ttl:, go: nil)
+    script = <<~RUBY
+      $LOAD_PATH.unshift #{File.expand_path("../lib", __dir__).inspect}
+      require "middle_management/errors"
+      require "middle_management/store"
+      #{store_setup_script}
+      $stdout.sync = true
+      if (go = #{go.inspect})
+        STORE.read(#{pool.inspect}) # connected and warm, as a running app is
+        puts "ready"
+        sleep 0.001 until File.exist?(go)
+        lease = STORE.claim(#{pool.inspect}, ttl: #{ttl})
+        puts lease.held? ? "held" : "won"
+      else
+        lease = STORE.claim(#{pool.inspect}, ttl: #{ttl})
+        puts lease.held? ? "held" : "claimed"
+        sleep
+      end
+    RUBY
+    start_child({}, RbConfig.ruby, "-e", script)
+  end
+
+  shared_examples "a coordination store" do
+    let(:pool) { "worker" }
+
+    before { store } # installed before any process of an example claims
+
+    it "lets one holder at a time decide, and records what it decided" do
+      lease = store.claim(pool, holder: "a")
+      expect(lease).not_to be_held
+      expect(lease.state.to_h.compact).to eq({})
+
+      held = store.claim(pool, holder: "b")
+      expect(held).to be_held
+      expect(held.retry_in).to be_between(0, MiddleManagement::Store::LEASE_TTL / 1000.0)
+
+      opens_at = lease.now + 10_000
+      expect(lease.settle(quantity: 3, wanted: 3, window_opens_at: opens_at, history: "3@1")).to be(true)
+      again = store.claim(pool, holder: "b")
+      expect(again).not_to be_held
+      expect(again.state).to have_attributes(quantity: 3, wanted: 3, window_opens_at: opens_at, history: "3@1")
+      expect(again.state.decided_at).to be_within(5_000).of(again.now)
+      expect(again.settle(quantity: nil)).to be(true)
+      expect(store.read(pool).quantity).to be_nil
+    end
+
+    it "keeps pools apart" do
+      expect(store.claim("worker", holder: "a")).not_to be_held
+      expect(store.claim("urgent_worker", holder: "b")).not_to be_held
+    end
+
+    it "changes nothing once a lease has expired, and lets another process claim it" do
+      lease = store.claim(pool, holder: "a", ttl: 200)
+      await("the 200 ms lease to expire", timeout: 5) { !store.claim(pool, holder: "b", ttl: 60_000).held? }
+      expect(lease.settle(quantity: 9)).to be(false)
+      expect(store.read(pool).quantity).to be_nil
+      expect(store.claim(pool, holder: "c")).to be_held
+    end
+
+    it "frees a released lease at once, and only its holder's" do
+      lease = store.claim(pool, holder: "a")
+      store.release(pool, "someone else")
+      expect(store.claim(pool, holder: "b")).to be_held
+      lease.release
+      expect(store.claim(pool, holder: "b")).not_to be_held
+    end
+
+    it "keeps news left behind until a decision that counted after it" do
+      early = store.claim(pool, holder: "a")
+      sleep 0.01
+      store.leave_news(pool)
+      left_at = store.read(pool).pending_at
+      expect(left_at).to be > early.claimed_at
+      early.settle(wanted: 1)
+      expect(store.read(pool).pending_at).to eq(left_at) # that count may have missed it
+
+      store.leave_news(pool) # the earliest is kept
+      expect(store.read(pool).pending_at).to eq(left_at)
+      store.claim(pool, holder: "b").settle(wanted: 2)
+      expect(store.read(pool).pending_at).to be_nil
+    end
+
+    it "forgets a quantity whose call failed, unless another was sent since" do
+      store.claim(pool, holder: "a").settle(quantity: 4)
+      store.forget_quantity(pool, 5)
+      expect(store.read(pool).quantity).to eq(4)
+      store.forget_quantity(pool, 4)
+      expect(store.read(pool).quantity).to be_nil
+    end
+
+    it "frees a lease held by a killed process within its time to live" do
+      holder = claimer(pool, ttl: 1_500)
+      await("the other process to claim the lease", saw: -> { holder.output }) { holder.output.include?("claimed") }
+      expect(store.claim(pool, holder: "here")).to be_held
+
+      Process.kill("KILL", holder.pid)
+      killed_at = Deadlines.monotonic
+      await("the killed process's lease to expire", timeout: 5) { !store.claim(pool, holder: "here").held? }
+      expect(Deadlines.monotonic - killed_at).to be < 2.5
+    end
+
+    it "gives the lease to exactly one of eight processes claiming at once, round after round", time_limit: 90 do
+      3.times do |round|
+        go = File.join(Dir.mktmpdir("middle_management-race"), "go")
+        on_release { FileUtils.remove_entry(File.dirname(go)) }
+        racers = Array.new(8) { claimer("race#{round}", ttl: 60_000, go: go) }
+        await("8 racers to be ready", timeout: 30, saw: -> { racers.map(&:output) }) do
+          racers.all? { |racer| racer.output.include?("ready") }
+        end
+        FileUtils.touch(go)
+        results = racers.map.with_index do |racer, i|
+          racer.wait("racer #{i} of round #{round} to finish", timeout: 20)
+          racer.output.lines.last.to_s.strip
+        end
+        expect(results.tally).to eq("won" => 1, "held" => 7), "round #{round}: #{results}"
+      end
+    end
+  end
+
+  describe MiddleManagement::Store::SQL do
+    # An abstract model per database, so the suite's own connection is untouched.
+    def self.model_for(name, config)
+      Class.new(ActiveRecord::Base) do
+        self.abstract_class = true
+        define_singleton_method(:name) { "StoreSpec#{name}" }
+        establish_connection(config)
+      end
+    end
+
+    shared_examples "an SQL store" do
+      let(:store) { described_class.new(@model).install }
+
+      before { @model.connection.execute("DELETE FROM #{described_class::TABLE}") if @model.connection.table_exists?(described_class::TABLE) }
+
+      it_behaves_like "a coordination store"
+
+      it "installs its table once, however often asked" do
+        @model.connection.drop_table(described_class::TABLE, if_exists: true)
+        expect(described_class.new(@model)).not_to be_installed
+        2.times { described_class.new(@model).install }
+        expect(described_class.new(@model)).to be_installed
+      end
+
+      it "is installed by the migration `rails generate middle_management:install` writes" do
+        @model.connection.drop_table(described_class::TABLE, if_exists: true)
+        output, status = capture_within(RbConfig.ruby, "-e", <<~RUBY, timeout: 60)
+          $LOAD_PATH.unshift #{lib.inspect}
+          require "tmpdir"
+          require "rails/generators"
+          require "active_record"
+          require "generators/middle_management/install_generator"
+          Dir.chdir(Dir.mktmpdir) do
+            Rails::Generators.invoke("middle_management:install", [], destination_root: Dir.pwd)
+            migration = Dir["db/migrate/*_create_middle_management_pools.rb"].first or abort "no migration written"
+            puts File.read(migration)
+            #{store_setup_script}
+            load migration
+            CreateMiddleManagementPools.migrate(:up)
+            puts "claimed: \#{!STORE.claim("worker").held?}"
+          end
+        RUBY
+        expect(status).to be_success, output
+        expect(output).to include("class CreateMiddleManagementPools < ActiveRecord::Migration[6.1]",
+                                  "t.bigint :lease_expires_at", "claimed: true")
+        expect(described_class.new(@model)).to be_installed
+      end
+
+      it "judges leases by the database's clock" do
+        expect(store.now_ms).to be_within(2_000).of((Time.now.to_f * 1000).round)
+      end
+    end
+
+    context "on PostgreSQL" do
+      include_context "a postgres server"
+      before(:context) { @model = self.class.model_for("Postgres", postgres_server.config) if postgres_server }
+      after(:context) { @model&.remove_connection }
+
+      def store_setup_script
+        <<~RUBY
+          require "active_record"
+          ActiveRecord::Base.establish_connection(#{postgres_server.config.inspect})
+          STORE = MiddleManagement::Store::SQL.new(ActiveRecord::Base)
+        RUBY
+      end
+
+      it_behaves_like "an SQL store"
+    end
+
+    context "on SQLite" do
+      before(:context) do
+        @path = File.join(Dir.mktmpdir("middle_management-store"), "store.sqlite3")
+        @model = self.class.model_for("SQLite", adapter: "sqlite3", database: @path, pool: 5, timeout: 5_000)
+      end
+      after(:context) do
+        @model.remove_connection
+        FileUtils.remove_entry(File.dirname(@path))
+      end
+
+      def store_setup_script
+        <<~RUBY
+          require "active_record"
+          ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: #{@path.inspect}, timeout: 5_000)
+          STORE = MiddleManagement::Store::SQL.new(ActiveRecord::Base)
+        RUBY
+      end
+
+      it_behaves_like "an SQL store"
+    end
+  end
+
+  describe MiddleManagement::Store::Redis do
+    include_context "a redis server"
+    let(:store) { described_class.new("spec-app") { |&block| block.call(Redis.new(url: redis_server.url)) } }
+
+    def store_setup_script
+      <<~RUBY
+        require "redis"
+        CONNECTION = Redis.new(url: #{redis_server.url.inspect})
+        STORE = MiddleManagement::Store::Redis.new("spec-app") { |&block| block.call(CONNECTION) }
+      RUBY
+    end
+
+    it_behaves_like "a coordination store"
+
+    it "keeps apps apart" do
+      other = described_class.new("other-app") { |&block| block.call(Redis.new(url: redis_server.url)) }
+      expect(store.claim("worker", holder: "a")).not_to be_held
+      expect(other.claim("worker", holder: "b")).not_to be_held
+    end
+  end
+
+  describe MiddleManagement::Store::Local do
+    let(:store) { described_class.new }
+
+    it "is this process's alone" do
+      lease = store.claim("worker", holder: "a")
+      expect(store.claim("worker", holder: "b")).to be_held
+      expect(lease.settle(quantity: 2)).to be(true)
+      expect(described_class.new.read("worker").quantity).to be_nil
+    end
+  end
+end
