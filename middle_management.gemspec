@@ -15,7 +15,7 @@ Gem::Specification.new do |spec|
   spec.required_ruby_version = ">= 3.0"
 
   spec.files = Dir[
-    "lib/**/*.{rb,tt}", "exe/*", "ext/**/*.{rs,toml,rb}", "Cargo.toml", "Cargo.lock",
+    "lib/**/*.{rb,rake,tt}", "exe/*", "ext/**/*.{rs,toml,rb}", "Cargo.toml", "Cargo.lock",
     "README.md", "LICENSE"
   ].reject { |f| f.start_with?("ext/middle_management/tests/") }
   spec.bindir = "exe"

@@ -10,7 +10,7 @@ config = MiddleManagement::Configuration.new
 config.heroku_app = "bench"
 config.dry_run = true
 config.max_workers = 10
-dispatcher = MiddleManagement::Native::Dispatcher.new(config.native_settings)
+dispatcher = MiddleManagement::Internal::Native::Dispatcher.new(config.native_settings)
 
 BATCH = 1_000
 ROUNDS = 300

@@ -12,8 +12,9 @@ require "middle_management/slacker"
 # ConfigurationError for a bad value) and hooks the job libraries already
 # loaded; under Rails a Railtie does both during initialisation instead.
 module MiddleManagement
-  if Native.crate_version != VERSION
-    raise Error, "the compiled extension is version #{Native.crate_version}, the gem #{VERSION}: recompile it (rake compile)"
+  if Internal::Native.crate_version != VERSION
+    raise Error, "the compiled extension is version #{Internal::Native.crate_version}, the gem #{VERSION}: " \
+                 "recompile it (rake compile)"
   end
 
   class << self
@@ -48,9 +49,24 @@ module MiddleManagement
       @agent
     end
 
-    # Sends what is pending now, waiting up to `timeout` seconds (for tests and scripts).
+    # Decides and sends what is pending now, waiting up to `timeout` seconds
+    # (for tests and scripts).
     def flush(timeout = 5.0)
       agent ? agent.flush(timeout) : true
+    end
+
+    # Says "this process is long-running": it decides at once and then looks
+    # at the queue every COUNT_INTERVAL, so work scheduled by processes that
+    # have gone is still served. Job workers and Rails web servers call it
+    # by themselves.
+    def watch
+      agent&.watch
+    end
+
+    # One decision for every pool now, waiting up to `timeout` seconds
+    # (`rake middle_management:scale`, for Heroku Scheduler).
+    def scale_now(timeout = 10.0)
+      agent ? agent.decide_now(timeout) : false
     end
 
     # What the dispatcher knows: per pool desired and known quantities,

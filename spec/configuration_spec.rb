@@ -50,7 +50,7 @@ RSpec.describe MiddleManagement::Configuration do
 
   it "refuses a rules table that is not in order, in the native policy" do
     config = from_env("RULES" => "0:1,50:3,50:4", "MAX_WORKERS" => "5")
-    expect { MiddleManagement::Native::Dispatcher.new(config.native_settings) }
+    expect { MiddleManagement::Internal::Native::Dispatcher.new(config.native_settings) }
       .to raise_error(MiddleManagement::ConfigurationError, /rules must have strictly increasing at_least \(got 50 after 50\)/)
   end
 

@@ -1,6 +1,6 @@
 RSpec.describe "the native extension" do
   it "is the one compiled from this version of the crate" do
-    expect(MiddleManagement::Native.crate_version).to eq(MiddleManagement::VERSION)
+    expect(MiddleManagement::Internal::Native.crate_version).to eq(MiddleManagement::VERSION)
   end
 
   it "is loaded from the compiled library, not a Ruby stand-in" do

@@ -76,8 +76,7 @@ RSpec.describe "Resque integration" do
     boot_middle_management(vars.merge(extra))
     agent = MiddleManagement.agent
     agent.backends.select! { |backend| backend.equal?(resque_backend) }
-    agent.poke
-    MiddleManagement.flush(5) or raise "the first count did not complete"
+    MiddleManagement.scale_now(5) or raise "the first decision did not complete:\n#{middle_management_log}"
     agent
   end
 
@@ -158,15 +157,9 @@ RSpec.describe "Resque integration" do
     expect(worker_output).not_to match(/\[middle_management\] could not/)
   end
 
-  it "counts jobs a job enqueues in its forked child, from the parent worker" do
+  it "hires for jobs a job enqueues in its forked child while it runs" do
     boot
-    # The worker counts once, when it first finds nothing to do (it then
-    # reads the formation: the fake's second GET); from then on it knows of
-    # the jobs the job enqueues only what its child relays.
     start_worker_process("COUNT_INTERVAL" => 60)
-    await("the worker's first count (a second GET)", saw: -> { heroku.requests.map(&:method) }) do
-      heroku.requests.count { |request| request.method == "GET" } >= 2
-    end
 
     Resque.enqueue(MiddleManagementSpecSpawnerJob, 3, 0.5)
     expect(MiddleManagement.flush(5)).to be(true)
@@ -243,9 +236,9 @@ RSpec.describe "Resque integration" do
     boot_middle_management(vars)
     MiddleManagement.agent.backends.select! { |backend| backend.equal?(resque_backend) }
     expect { Resque.enqueue(MiddleManagementSpecResqueJob, 0) }.to raise_error(Redis::CannotConnectError)
-    MiddleManagement.agent.poke # a worker's idle loop: no count yet, so the reporter thread counts
+    MiddleManagement.scale_now(0.5) # Redis is down: the decision fails, and is logged
     await("the failed count in the log", saw: -> { middle_management_log }) do
-      middle_management_log.match?(/could not count (\w+ )?jobs for worker: Redis::CannotConnectError/)
+      middle_management_log.match?(/could not decide: Redis::CannotConnectError/)
     end
 
     Resque.redis = redis_server.url

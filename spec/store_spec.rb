@@ -7,24 +7,26 @@ require "redis"
 RSpec.describe MiddleManagement::Store do
   lib = File.expand_path("../lib", __dir__)
 
-  # A process of its own that claims `pool` with `ttl` ms, says so, and
-  # then waits (to be killed) or, with `go` (a path), says "ready", claims
-  # once as soon as that file exists and prints whether it won.
-  def claimer(pool, ttl:, go: nil)
+  # A process of its own that claims the app's lease with `ttl` ms, says
+  # so, and then waits (to be killed) or, with `go` (a path), says "ready",
+  # claims once as soon as that file exists, prints whether it won, and
+  # (`release_after`) frees what it won once every racer has tried.
+  def claimer(ttl:, go: nil, release_after: false)
     script = <<~RUBY
       $LOAD_PATH.unshift #{File.expand_path("../lib", __dir__).inspect}
-      require "middle_management/errors"
       require "middle_management/store"
       #{store_setup_script}
       $stdout.sync = true
       if (go = #{go.inspect})
-        STORE.read(#{pool.inspect}) # connected and warm, as a running app is
+        STORE.read_app # connected and warm, as a running app is
         puts "ready"
         sleep 0.001 until File.exist?(go)
-        lease = STORE.claim(#{pool.inspect}, ttl: #{ttl})
+        lease = STORE.claim(["worker"], ttl: #{ttl})
         puts lease.held? ? "held" : "won"
+        sleep 0.5 if #{release_after} && !lease.held? # the others have claimed by then
+        lease.release unless lease.held?
       else
-        lease = STORE.claim(#{pool.inspect}, ttl: #{ttl})
+        lease = STORE.claim(["worker"], ttl: #{ttl})
         puts lease.held? ? "held" : "claimed"
         sleep
       end
@@ -33,81 +35,98 @@ RSpec.describe MiddleManagement::Store do
   end
 
   shared_examples "a coordination store" do
-    let(:pool) { "worker" }
+    let(:pools) { %w[worker urgent_worker] }
 
     before { store } # installed before any process of an example claims
 
-    it "lets one holder at a time decide, and records what it decided" do
-      lease = store.claim(pool, holder: "a")
-      expect(lease).not_to be_held
-      expect(lease.state.to_h.compact).to eq({})
+    def claim(holder, **options) = store.claim(pools, holder: holder, **options)
 
-      held = store.claim(pool, holder: "b")
+    it "lets one holder at a time decide, and records what it decided" do
+      lease = claim("a")
+      expect(lease).not_to be_held
+      expect(lease.state("worker").to_h.compact).to eq({})
+      expect(lease.app.to_h.compact).to eq({})
+
+      held = claim("b")
       expect(held).to be_held
       expect(held.retry_in).to be_between(0, MiddleManagement::Store::LEASE_TTL / 1000.0)
 
       opens_at = lease.now + 10_000
-      expect(lease.settle(quantity: 3, wanted: 3, window_opens_at: opens_at, history: "3@1")).to be(true)
-      again = store.claim(pool, holder: "b")
+      settled = lease.settle(window_opens_at: opens_at,
+                             pools: { "worker" => { quantity: 3, wanted: 3, history: "d3" }, "urgent_worker" => { wanted: 0 } })
+      expect(settled).to be(true)
+      again = claim("b")
       expect(again).not_to be_held
-      expect(again.state).to have_attributes(quantity: 3, wanted: 3, window_opens_at: opens_at, history: "3@1")
-      expect(again.state.decided_at).to be_within(5_000).of(again.now)
-      expect(again.settle(quantity: nil)).to be(true)
-      expect(store.read(pool).quantity).to be_nil
-    end
-
-    it "keeps pools apart" do
-      expect(store.claim("worker", holder: "a")).not_to be_held
-      expect(store.claim("urgent_worker", holder: "b")).not_to be_held
+      expect(again.state("worker")).to have_attributes(quantity: 3, wanted: 3, history: "d3")
+      expect(again.state("urgent_worker")).to have_attributes(quantity: nil, wanted: 0)
+      expect(again.app.window_opens_at).to eq(opens_at)
+      expect(again.app.decided_at).to be_within(5_000).of(again.now)
+      expect(again.settle(window_opens_at: nil, pools: { "worker" => { quantity: nil } })).to be(true)
+      expect(store.read("worker").quantity).to be_nil
+      expect(store.read_app.window_opens_at).to be_nil
     end
 
     it "changes nothing once a lease has expired, and lets another process claim it" do
-      lease = store.claim(pool, holder: "a", ttl: 200)
-      await("the 200 ms lease to expire", timeout: 5) { !store.claim(pool, holder: "b", ttl: 60_000).held? }
-      expect(lease.settle(quantity: 9)).to be(false)
-      expect(store.read(pool).quantity).to be_nil
-      expect(store.claim(pool, holder: "c")).to be_held
+      lease = claim("a", ttl: 200)
+      await("the 200 ms lease to expire", timeout: 5) { !claim("b", ttl: 60_000).held? }
+      expect(lease.settle(window_opens_at: 1, pools: { "worker" => { quantity: 9 } })).to be(false)
+      expect(store.read("worker").quantity).to be_nil
+      expect(store.read_app.window_opens_at).to be_nil
+      expect(claim("c")).to be_held
     end
 
     it "frees a released lease at once, and only its holder's" do
-      lease = store.claim(pool, holder: "a")
-      store.release(pool, "someone else")
-      expect(store.claim(pool, holder: "b")).to be_held
+      lease = claim("a")
+      store.release("someone else")
+      expect(claim("b")).to be_held
       lease.release
-      expect(store.claim(pool, holder: "b")).not_to be_held
+      expect(claim("b")).not_to be_held
+    end
+
+    it "grants no claim within the gap of the last decision, unless a process left news" do
+      claim("a").settle(window_opens_at: nil, pools: {})
+      held = claim("b", gap: 60_000)
+      expect(held).to be_held
+      expect(held.retry_in).to be_within(5).of(60)
+      lease = claim("b", gap: 0)
+      expect(lease).not_to be_held
+      lease.release
+
+      store.leave_news
+      expect(claim("c", gap: 60_000)).not_to be_held
     end
 
     it "keeps news left behind until a decision that counted after it" do
-      early = store.claim(pool, holder: "a")
+      early = claim("a")
       sleep 0.01
-      store.leave_news(pool)
-      left_at = store.read(pool).pending_at
+      store.leave_news
+      left_at = store.read_app.pending_at
       expect(left_at).to be > early.claimed_at
-      early.settle(wanted: 1)
-      expect(store.read(pool).pending_at).to eq(left_at) # that count may have missed it
+      early.settle(window_opens_at: nil, pools: {})
+      expect(store.read_app.pending_at).to eq(left_at) # that count may have missed it
 
-      store.leave_news(pool) # the earliest is kept
-      expect(store.read(pool).pending_at).to eq(left_at)
-      store.claim(pool, holder: "b").settle(wanted: 2)
-      expect(store.read(pool).pending_at).to be_nil
+      store.leave_news # the earliest is kept
+      expect(store.read_app.pending_at).to eq(left_at)
+      claim("b").settle(window_opens_at: nil, pools: {})
+      expect(store.read_app.pending_at).to be_nil
     end
 
     it "forgets a quantity whose call failed, unless another was sent since" do
-      store.claim(pool, holder: "a").settle(quantity: 4)
-      store.forget_quantity(pool, 5)
-      expect(store.read(pool).quantity).to eq(4)
-      store.forget_quantity(pool, 4)
-      expect(store.read(pool).quantity).to be_nil
+      claim("a").settle(window_opens_at: nil, pools: { "worker" => { quantity: 4 } })
+      store.forget_quantity("worker", 5)
+      expect(store.read("worker").quantity).to eq(4)
+      store.forget_quantity("worker", 4)
+      expect(store.read("worker").quantity).to be_nil
     end
 
     it "frees a lease held by a killed process within its time to live" do
-      holder = claimer(pool, ttl: 1_500)
+      holder = claimer(ttl: 1_500)
       await("the other process to claim the lease", saw: -> { holder.output }) { holder.output.include?("claimed") }
-      expect(store.claim(pool, holder: "here")).to be_held
+      expect(claim("here")).to be_held
 
       Process.kill("KILL", holder.pid)
       killed_at = Deadlines.monotonic
-      await("the killed process's lease to expire", timeout: 5) { !store.claim(pool, holder: "here").held? }
+      await("the killed process's lease to expire", timeout: 5) { !claim("here").held? }
       expect(Deadlines.monotonic - killed_at).to be < 2.5
     end
 
@@ -115,7 +134,7 @@ RSpec.describe MiddleManagement::Store do
       3.times do |round|
         go = File.join(Dir.mktmpdir("middle_management-race"), "go")
         on_release { FileUtils.remove_entry(File.dirname(go)) }
-        racers = Array.new(8) { claimer("race#{round}", ttl: 60_000, go: go) }
+        racers = Array.new(8) { claimer(ttl: 60_000, go: go, release_after: true) }
         await("8 racers to be ready", timeout: 30, saw: -> { racers.map(&:output) }) do
           racers.all? { |racer| racer.output.include?("ready") }
         end
@@ -168,7 +187,7 @@ RSpec.describe MiddleManagement::Store do
             #{store_setup_script}
             load migration
             CreateMiddleManagementPools.migrate(:up)
-            puts "claimed: \#{!STORE.claim("worker").held?}"
+            puts "claimed: \#{!STORE.claim(["worker"]).held?}"
           end
         RUBY
         expect(status).to be_success, output
@@ -236,8 +255,8 @@ RSpec.describe MiddleManagement::Store do
 
     it "keeps apps apart" do
       other = described_class.new("other-app") { |&block| block.call(Redis.new(url: redis_server.url)) }
-      expect(store.claim("worker", holder: "a")).not_to be_held
-      expect(other.claim("worker", holder: "b")).not_to be_held
+      expect(store.claim(["worker"], holder: "a")).not_to be_held
+      expect(other.claim(["worker"], holder: "b")).not_to be_held
     end
   end
 
@@ -245,9 +264,10 @@ RSpec.describe MiddleManagement::Store do
     let(:store) { described_class.new }
 
     it "is this process's alone" do
-      lease = store.claim("worker", holder: "a")
-      expect(store.claim("worker", holder: "b")).to be_held
-      expect(lease.settle(quantity: 2)).to be(true)
+      lease = store.claim(["worker"], holder: "a")
+      expect(store.claim(["worker"], holder: "b")).to be_held
+      expect(lease.settle(window_opens_at: nil, pools: { "worker" => { quantity: 2 } })).to be(true)
+      expect(store.read("worker").quantity).to eq(2)
       expect(described_class.new.read("worker").quantity).to be_nil
     end
   end

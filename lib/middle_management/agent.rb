@@ -1,13 +1,16 @@
-require "middle_management/reporter"
+require "middle_management/coordinator"
+require "middle_management/decision"
+require "middle_management/store"
 
 module MiddleManagement
   # The gem's presence in one process: owns the native dispatcher (started on
-  # first use, and again after a fork), the reporter thread, and the job
-  # libraries' counters. Hooks call #record; nothing here raises into them.
+  # first use, and again after a fork: this is the one place that notices a
+  # fork), the coordinator thread, the job libraries' adapters and the
+  # coordination store. Hooks call #wake; nothing here raises into them.
   class Agent
     EXIT_TIMEOUT = 2.0 # seconds an exiting process waits to deliver its last decision
 
-    attr_reader :configuration, :backends
+    attr_reader :configuration, :backends, :pools
 
     def initialize(configuration, logger:)
       @configuration = configuration
@@ -24,6 +27,8 @@ module MiddleManagement
       configuration.disabled_reason
     end
 
+    def inspect = "#<#{self.class.name} pools=#{@pools.map(&:name).inspect} backends=#{@backends.inspect}>"
+
     # For the backends' hooks: logged once per kind of failure, never raises.
     def log_failure(what, error)
       @log.failure(what, error)
@@ -33,24 +38,36 @@ module MiddleManagement
       @mutex.synchronize { @backends << backend unless @backends.include?(backend) }
     end
 
-    # A hook saw jobs change on `queue`. `due_in`: seconds until a job
-    # scheduled for later becomes runnable.
-    def record(queue, runnable: 0, running: 0, due_in: nil)
-      (dispatcher = self.dispatcher) && dispatcher.adjust(pool_index(queue), runnable, running, due_in)
+    # A hook saw a job change on `queue` (`due_in`: seconds until a job
+    # scheduled for later is due). Only wakes the dispatcher: the decision is
+    # made elsewhere, from a fresh count.
+    def wake(queue, due_in: nil)
+      (dispatcher = self.dispatcher) && dispatcher.wake(pool_index(queue), due_in&.to_f)
     rescue StandardError => e
-      @log.failure("could not record a job change", e)
+      @log.failure("could not wake the dispatcher", e)
       nil
     end
 
-    # Nothing changed, but this is a good moment to recount if counts are
-    # stale (a worker that found nothing to do).
-    def poke
-      (dispatcher = self.dispatcher) && @pools.each_index { |i| dispatcher.adjust(i, 0, 0, nil) }
+    # This process is long-running (a web server, a worker): it decides now
+    # and looks at the queue every COUNT_INTERVAL, so that work scheduled by
+    # processes that have gone is still served. Once per process.
+    def watch
+      return if @watching == Process.pid
+
+      @watching = Process.pid
+      (dispatcher = self.dispatcher) && dispatcher.watch
     rescue StandardError => e
-      @log.failure("could not poke the dispatcher", e)
+      @log.failure("could not start watching", e)
     end
 
-    # Sends whatever is pending now and waits up to `timeout` seconds for it.
+    # Every pool decides now (rake middle_management:scale), waiting up to `timeout`.
+    def decide_now(timeout = 10.0)
+      dispatcher = self.dispatcher or return false
+      @pools.each_index { |index| dispatcher.wake(index, nil) }
+      dispatcher.flush(timeout.to_f)
+    end
+
+    # Decides and sends what is pending now, waiting up to `timeout` seconds.
     def flush(timeout = 5.0)
       dispatcher = current_dispatcher or return true
       dispatcher.flush(timeout.to_f)
@@ -61,35 +78,38 @@ module MiddleManagement
       dispatcher = current_dispatcher or return base.merge(pools: [], calls: 0, errors: 0)
       status = dispatcher.status
       status[:pools].each { |pool| pool[:last_call_at] &&= Time.at(pool[:last_call_at]) }
-      base.merge(status)
+      base.merge(status, store: @store && @store.class.name.split("::").last)
     end
 
-    # Counts jobs for the dispatcher, on the reporter thread. A library that
-    # cannot count (its Redis is down) is left out and logged; the others'
-    # counts still go through.
-    def recount(pool_index)
-      dispatcher = current_dispatcher or return
-      pool = @pools.fetch(pool_index)
+    # The counts of every library for `pool`, on the coordinator thread. A
+    # library that cannot count (its Redis is down) is left out and logged;
+    # nil when none could.
+    def count(pool)
       counts = @backends.filter_map do |backend|
         backend.count(pool)
       rescue StandardError => e
         @log.failure("could not count #{backend.name.split("::").last} jobs for #{pool.name}", e)
         nil
       end
-      return if counts.empty? && @backends.any?
+      return nil if counts.empty? && @backends.any?
 
-      marker = dispatcher.count_marker # after counting: see Dispatcher::count_marker
-      next_run_in = counts.filter_map(&:next_run_in).min
-      dispatcher.counted(pool_index, marker, counts.sum(&:runnable), counts.sum(&:running), next_run_in)
+      Backends::Counts.new(runnable: counts.sum(&:runnable), running: counts.sum(&:running),
+                           next_run_in: counts.filter_map(&:next_run_in).min)
+    end
+
+    # The app's coordination store, chosen on first use (on the coordinator
+    # thread: it may query the database).
+    def store
+      @store ||= Store.choose(@backends, app: configuration.heroku_app.to_s, log: @log)
     end
 
     def stop
       @mutex.synchronize do
         next unless @pid == Process.pid
 
-        @reporter&.stop
+        @coordinator&.stop
         @dispatcher&.shutdown
-        @pid = @dispatcher = @reporter = nil
+        @pid = @dispatcher = @coordinator = nil
       end
     end
 
@@ -116,8 +136,9 @@ module MiddleManagement
     end
 
     def start
-      @dispatcher = Native::Dispatcher.new(configuration.native_settings)
-      @reporter = Reporter.new(self, @dispatcher, @log)
+      @store = nil if @pid # a forked child: the parent's in-process store (and its locks) are not ours
+      @dispatcher = Internal::Native::Dispatcher.new(configuration.native_settings)
+      @coordinator = Coordinator.new(self, @dispatcher, Decision.new(self, @dispatcher, configuration, @log), @log)
       @pid = Process.pid
       @pools.each { |pool| @log.info(pool.capped_note) if pool.capped_note }
     end

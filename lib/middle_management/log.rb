@@ -22,6 +22,7 @@ module MiddleManagement
       write(event[:level], event[:message])
     end
 
+    def debug(message) = write(:debug, message)
     def info(message) = write(:info, message)
     def warn(message) = write(:warn, message)
 

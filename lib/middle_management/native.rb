@@ -1,4 +1,5 @@
-# Loads the compiled Rust extension, which defines MiddleManagement::Native.
+# Loads the compiled Rust extension, which defines
+# MiddleManagement::Internal::Native (private to the gem).
 #
 # Precompiled gems ship one library per Ruby minor version
 # (middle_management/3.1/middle_management.so); a gem compiled on install, and

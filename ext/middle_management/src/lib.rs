@@ -1,10 +1,12 @@
 //! Native core of the middle_management gem.
 //!
-//! Pure decision logic (`policy`, `pacing`, `backoff`), the Heroku client
+//! Pure decision logic (`policy`, `pacing`, `backoff`, and `decision`, which
+//! combines them over the app's shared record), the Heroku client
 //! (`heroku`) and the background `dispatcher` know nothing of Ruby; only
 //! `ruby` touches magnus. Threading model: see `dispatcher`.
 
 pub mod backoff;
+pub mod decision;
 pub mod dispatcher;
 pub mod heroku;
 pub mod pacing;

@@ -59,6 +59,71 @@ impl Pacer {
         }
     }
 
+    /// A pacer as the app's shared record keeps it: Heroku's quantity and
+    /// the last call come from the record's own fields, the rest from the
+    /// text `memory()` wrote (empty or unreadable: nothing remembered).
+    /// Times are durations from the record's epoch, in milliseconds.
+    pub fn restore(
+        cfg: PacingConfig,
+        known: Option<u32>,
+        last_call: Option<Duration>,
+        memory: &str,
+    ) -> Pacer {
+        let mut pacer = Pacer::new(cfg);
+        pacer.known = known;
+        pacer.last_call = last_call;
+        let ms = |text: &str| text.parse::<u64>().ok().map(Duration::from_millis);
+        for token in memory.split_whitespace() {
+            let (tag, value) = token.split_at(1);
+            match tag {
+                "d" => pacer.desired = value.parse().ok(),
+                "f" => pacer.first_desired_at = ms(value),
+                "s" => {
+                    let Some((at, workers)) = value.split_once(':') else {
+                        return Pacer {
+                            known,
+                            last_call,
+                            ..Pacer::new(cfg)
+                        };
+                    };
+                    match (ms(at), workers.parse()) {
+                        (Some(at), Ok(workers)) => pacer.superseded.push_back((at, workers)),
+                        _ => {
+                            return Pacer {
+                                known,
+                                last_call,
+                                ..Pacer::new(cfg)
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    return Pacer {
+                        known,
+                        last_call,
+                        ..Pacer::new(cfg)
+                    }
+                }
+            }
+        }
+        pacer
+    }
+
+    /// What `restore` reads back: the latest wish and the recent higher ones.
+    pub fn memory(&self) -> String {
+        let mut tokens = Vec::new();
+        if let Some(desired) = self.desired {
+            tokens.push(format!("d{desired}"));
+        }
+        if let Some(first) = self.first_desired_at {
+            tokens.push(format!("f{}", first.as_millis()));
+        }
+        for (at, workers) in &self.superseded {
+            tokens.push(format!("s{}:{workers}", at.as_millis()));
+        }
+        tokens.join(" ")
+    }
+
     pub fn config(&self) -> PacingConfig {
         self.cfg
     }
@@ -186,37 +251,6 @@ impl Pacer {
     }
 }
 
-/// Whether the authoritative queue counts are due again. Between counts the
-/// hooks adjust them ±1, which drifts, so they are re-queried every `interval`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CountFreshness {
-    interval: Duration,
-    counted_at: Option<Duration>,
-}
-
-impl CountFreshness {
-    pub fn new(interval: Duration) -> CountFreshness {
-        CountFreshness {
-            interval,
-            counted_at: None,
-        }
-    }
-
-    /// Never counted, or counted `interval` or longer ago; a zero interval is always stale.
-    pub fn is_stale(&self, now: Duration) -> bool {
-        self.next_recount_at().map_or(true, |due| now >= due)
-    }
-
-    pub fn counted(&mut self, now: Duration) {
-        self.counted_at = Some(now);
-    }
-
-    /// `None` until the first count, which is due immediately.
-    pub fn next_recount_at(&self) -> Option<Duration> {
-        self.counted_at.map(|t| t.saturating_add(self.interval))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,6 +275,28 @@ mod tests {
             p.known(q);
         }
         step
+    }
+
+    #[test]
+    fn memory_round_trips_and_unreadable_memory_is_forgotten() {
+        let mut p = pacer(10, 30);
+        p.known(8);
+        p.desire(s(100), 8);
+        p.desire(s(105), 5);
+        p.desire(s(110), 3);
+        let memory = p.memory();
+        assert_eq!(memory, "d3 f100000 s105000:8 s110000:5");
+        let back = Pacer::restore(p.config(), Some(8), None, &memory);
+        assert_eq!(back.memory(), memory);
+        assert_eq!(back.poll(s(120)), p.poll(s(120)));
+        assert_eq!(back.poll(s(141)), p.poll(s(141)));
+
+        let garbled = Pacer::restore(p.config(), Some(8), Some(s(1)), "d3 sX:2");
+        assert_eq!(
+            (garbled.desired(), garbled.known_quantity()),
+            (None, Some(8))
+        );
+        assert_eq!(garbled.memory(), "");
     }
 
     #[test]
@@ -379,20 +435,6 @@ mod tests {
             q.desire(s(t), (t % 2) as u32);
         }
         assert!(q.superseded.is_empty());
-    }
-
-    #[test]
-    fn count_freshness() {
-        let mut c = CountFreshness::new(s(60));
-        assert!(c.is_stale(s(0)));
-        assert_eq!(c.next_recount_at(), None);
-        c.counted(s(10));
-        assert_eq!(c.next_recount_at(), Some(s(70)));
-        assert!(!c.is_stale(s(10)) && !c.is_stale(s(69)));
-        assert!(c.is_stale(s(70)));
-        let mut always = CountFreshness::new(Duration::ZERO);
-        always.counted(s(5));
-        assert!(always.is_stale(s(5)));
     }
 
     #[derive(Debug, Clone)]

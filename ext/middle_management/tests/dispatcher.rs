@@ -3,10 +3,11 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use middle_management::decision::{self, Counts, Record};
 use middle_management::dispatcher::{
-    Dispatcher, DispatcherConfig, Event, PoolConfig, Popped, Target,
+    Answer, Decided, Dispatcher, DispatcherConfig, Event, Message, PoolConfig, Target,
 };
 use middle_management::heroku::Credentials;
 use middle_management::pacing::PacingConfig;
@@ -15,6 +16,20 @@ use support::fake_heroku::FakeHeroku;
 
 const TOKEN: &str = "hk-dispatcher-SECRET-5e1d";
 
+fn worker_pool() -> PoolConfig {
+    PoolConfig {
+        name: "worker".into(),
+        formation_types: vec!["worker".into()],
+        eco: false,
+        policy: Policy::new(0, 10, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap(),
+    }
+}
+
+const PACING: PacingConfig = PacingConfig {
+    api_throttle: Duration::ZERO,
+    scale_down_delay: Duration::ZERO,
+};
+
 fn config(heroku: &FakeHeroku, credentials: Credentials) -> DispatcherConfig {
     DispatcherConfig {
         target: Target::Heroku {
@@ -22,17 +37,8 @@ fn config(heroku: &FakeHeroku, credentials: Credentials) -> DispatcherConfig {
             app: heroku.app().to_string(),
             credentials,
         },
-        pools: vec![PoolConfig {
-            name: "worker".into(),
-            formation_types: vec!["worker".into()],
-            eco: false,
-            policy: Policy::new(0, 10, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30))
-                .unwrap(),
-        }],
-        pacing: PacingConfig {
-            api_throttle: Duration::ZERO,
-            scale_down_delay: Duration::ZERO,
-        },
+        pools: vec![worker_pool()],
+        pacing: PACING,
         count_interval: Duration::from_secs(60),
         connect_timeout: Duration::from_secs(1),
         request_timeout: Duration::from_secs(1),
@@ -47,18 +53,55 @@ fn fake() -> FakeHeroku {
         .start()
 }
 
-/// Plays the Ruby side: answers requests to count with `runnable` jobs and
-/// collects every other event until `until` says stop (or 10 s pass).
+/// Plays the Ruby side, its store a record in memory: answers each request
+/// with a decision (`decision::decide`) on a count of `runnable` jobs,
+/// forgets the quantity of a call that will be retried, and collects every
+/// event until `until` says stop (or 10 s pass).
 fn drive(dispatcher: &Dispatcher, runnable: u64, until: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    let pool = worker_pool();
     let deadline = Instant::now() + Duration::from_secs(10);
+    let outbox = dispatcher.outbox();
+    let mut record = Record::default();
     let mut seen = Vec::new();
     while !until(&seen) && Instant::now() < deadline {
-        match dispatcher.events().pop(Duration::from_millis(50)) {
-            Popped::Event(Event::Recount { pool }) => {
-                dispatcher.counted(pool, dispatcher.count_marker(), runnable, 0, None);
+        match outbox.pop(Duration::from_millis(50)) {
+            Message::Request(request) => {
+                let now_ms = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap()
+                    .as_millis() as u64;
+                let counts = Counts {
+                    runnable,
+                    ..Counts::default()
+                };
+                let v = decision::decide(&pool, PACING, &record, &counts, now_ms, false);
+                let from = record.quantity;
+                record = Record {
+                    quantity: v.send.or(from),
+                    window_opens_at: v.window_opens_at,
+                    memory: v.memory.clone(),
+                };
+                let decided = Decided {
+                    news: request.news[0],
+                    wanted: v.wanted,
+                    from,
+                    send: v.send,
+                    counts,
+                    window_opens_in: None,
+                    look_again_in: v.look_again_in,
+                };
+                dispatcher.answer(0, Answer::Decided(decided));
             }
-            Popped::Event(event) => seen.push(event),
-            _ => {}
+            Message::Event(event) => {
+                if let Event::CallFailed {
+                    retry_in: Some(_), ..
+                } = event
+                {
+                    record.quantity = None;
+                }
+                seen.push(event);
+            }
+            Message::TimedOut | Message::Interrupted => {}
         }
     }
     seen
@@ -76,7 +119,7 @@ fn scaled_to(n: u32) -> impl Fn(&[Event]) -> bool {
 fn scales_the_formation_on_heroku() {
     let heroku = fake();
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
-    dispatcher.adjust(0, 1, 0, None);
+    dispatcher.wake(0, None);
     let events = drive(&dispatcher, 7, scaled_to(7));
     assert!(heroku.wait_for_quantity("worker", 7, Duration::from_secs(5)));
     let line = events
@@ -99,7 +142,7 @@ fn basic_auth_with_the_token_as_password_is_accepted() {
     let heroku = fake();
     let credentials = Credentials::basic("ops@example.com", TOKEN);
     let dispatcher = Dispatcher::start(config(&heroku, credentials)).unwrap();
-    dispatcher.adjust(0, 1, 0, None);
+    dispatcher.wake(0, None);
     drive(&dispatcher, 2, scaled_to(2));
     assert_eq!(heroku.quantity("worker"), Some(2));
 }
@@ -109,7 +152,7 @@ fn a_wrong_token_is_reported_with_herokus_message_and_never_shown() {
     let heroku = fake();
     let wrong = "hk-WRONG-token-c0ffee";
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(wrong))).unwrap();
-    dispatcher.adjust(0, 1, 0, None);
+    dispatcher.wake(0, None);
     let events = drive(&dispatcher, 3, |events| {
         events.iter().any(|e| matches!(e, Event::CallFailed { .. }))
     });
@@ -131,7 +174,7 @@ fn flush_is_bounded_when_heroku_never_answers() {
     let heroku = fake();
     heroku.hang();
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
-    dispatcher.adjust(0, 1, 0, None);
+    dispatcher.wake(0, None);
     drive(&dispatcher, 4, |_| heroku.request_count() > 0);
     let started = Instant::now();
     assert!(
@@ -150,9 +193,11 @@ fn three_unavailable_answers_then_the_right_quantity() {
     let heroku = fake();
     heroku.fail_next(3, 503, "unavailable", "Heroku is having a moment");
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
-    dispatcher.adjust(0, 1, 0, None);
+    dispatcher.wake(0, None);
     let events = drive(&dispatcher, 5, scaled_to(5));
-    // The first 503 answers the formation read, the next two the update.
+    // The first 503 answers the formation read (the record did not know
+    // Heroku's quantity), the next two the update; each retry is a fresh
+    // decision.
     let retries = events
         .iter()
         .filter(|e| {

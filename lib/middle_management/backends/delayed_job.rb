@@ -1,9 +1,10 @@
 module MiddleManagement
   module Backends
-    # Delayed Job with its ActiveRecord backend. Committed job changes are
-    # reported by callbacks on the job model (a rolled-back enqueue is never
-    # counted); the worker's lifecycle reports a job starting, and an idle
-    # worker loop is the moment to recount and fire.
+    # Delayed Job with its ActiveRecord backend. A committed job change (a
+    # rolled-back enqueue never wakes anyone) and a worker starting a job
+    # wake the dispatcher; a worker is a long-running process. Counts are
+    # indexed queries: run_at and locked_at, filtered by failed_at. The
+    # store is the app's own database (Store::SQL), once its table is installed.
     module DelayedJob
       module_function
 
@@ -28,15 +29,12 @@ module MiddleManagement
       def worker_plugin
         @worker_plugin ||= Class.new(::Delayed::Plugin) do
           callbacks do |lifecycle|
-            lifecycle.before(:perform) do |_worker, job|
-              MiddleManagement.agent&.record(job.queue, runnable: -1, running: 1)
-            end
-            lifecycle.after(:loop) { |_worker| MiddleManagement.agent&.poke }
+            lifecycle.before(:execute) { |_worker| MiddleManagement.watch }
+            lifecycle.before(:perform) { |_worker, job| MiddleManagement.agent&.wake(job.queue) }
           end
         end
       end
 
-      # Indexed counts: run_at and locked_at, filtered by failed_at.
       def count(pool)
         jobs = scope(pool)
         now = ::Delayed::Job.db_time_now
@@ -45,6 +43,11 @@ module MiddleManagement
         runnable = jobs.where("run_at <= ?", now).where("locked_at IS NULL OR locked_at < ?", stale).count
         next_run_at = jobs.where("run_at > ?", now).where(locked_at: nil).minimum(:run_at)
         Counts.new(runnable: runnable, running: live_lock.count, next_run_in: next_run_at && (next_run_at - now).to_f)
+      end
+
+      def store(_app)
+        sql = Store::SQL.new(::Delayed::Backend::ActiveRecord::Job)
+        sql.installed? ? sql : nil
       end
 
       def scope(pool)
@@ -58,44 +61,20 @@ module MiddleManagement
         end
       end
 
-      def seconds_until(time)
-        time && (time - ::Delayed::Job.db_time_now).to_f
-      end
-
-      # Callbacks on Delayed::Backend::ActiveRecord::Job.
+      # Callbacks on Delayed::Backend::ActiveRecord::Job: created, given back
+      # (failed, rescheduled), done.
       module JobCallbacks
         def self.included(model)
-          model.after_commit :middle_management_created, on: :create
-          model.after_commit :middle_management_updated, on: :update
-          model.after_commit :middle_management_destroyed, on: :destroy
+          model.after_commit :middle_management_changed
         end
 
         private
 
-        def middle_management_created
-          due_in = DelayedJob.seconds_until(run_at)
-          if due_in && due_in > 0
-            MiddleManagement.agent&.record(queue, due_in: due_in)
-          else
-            MiddleManagement.agent&.record(queue, runnable: 1)
-          end
-        end
-
-        # A worker gave a job back: failed for good, or rescheduled for a retry.
-        def middle_management_updated
-          was_locked = saved_change_to_locked_at? && locked_at.nil? && locked_at_before_last_save
-          return unless was_locked || (saved_change_to_failed_at? && failed_at)
-
-          due_in = failed_at ? nil : DelayedJob.seconds_until(run_at)
-          MiddleManagement.agent&.record(queue, running: was_locked ? -1 : 0, due_in: due_in)
-        end
-
-        def middle_management_destroyed
-          return if failed_at
-
-          if locked_at then MiddleManagement.agent&.record(queue, running: -1)
-          elsif run_at.nil? || run_at <= ::Delayed::Job.db_time_now then MiddleManagement.agent&.record(queue, runnable: -1)
-          end
+        def middle_management_changed
+          due_in = run_at && (run_at - ::Delayed::Job.db_time_now).to_f
+          MiddleManagement.agent&.wake(queue, due_in: due_in&.positive? ? due_in : nil)
+        rescue StandardError => e
+          MiddleManagement.agent&.log_failure("could not wake for a Delayed Job change", e)
         end
       end
     end

@@ -5,28 +5,19 @@ module MiddleManagement
     # Sidekiq (6.x and 7.x). Installing needs no change to job classes:
     #
     # - Enqueue: Sidekiq::Client#raw_push, the one place every push goes
-    #   through (perform_async, perform_in/perform_at, push_bulk, ActiveJob)
-    #   *after* the client middleware has run and *once Redis took the jobs*:
-    #   a push that a middleware stopped, or that Redis refused, hires nobody.
-    #   A job for later reports `due_in` instead of `runnable`. (A client
-    #   middleware sees each job too, but runs before the push, so it would
-    #   count jobs Redis never stored.)
-    # - Server middleware (added with configure_server): a job starting moves
-    #   from runnable to running; one ending leaves running (a failure that
-    #   Sidekiq will retry reports when the retry is due; a job interrupted by
-    #   shutdown goes back to its queue). Sidekiq::BasicFetch notes each job
-    #   it takes from Redis, so a count made before the job starts still sees
-    #   it (as runnable).
-    # - Scheduled and retry jobs that Sidekiq's poller moves onto their
-    #   queues already count as runnable from the moment they came due, so
-    #   they are not counted again; each round of the poller pokes (recount
-    #   if counts are stale).
+    #   through (perform_async, perform_in/perform_at, push_bulk, ActiveJob,
+    #   the poller moving due scheduled and retry jobs), *after* the client
+    #   middleware has run and *once Redis took the jobs*: a push that a
+    #   middleware stopped, or that Redis refused, wakes nobody.
+    # - Server middleware: a job starting or ending wakes the dispatcher (a
+    #   failure Sidekiq will retry says when the retry is due); a Sidekiq
+    #   process is long-running from its startup event.
     #
     # Counts come from Redis through Sidekiq's own structures: queue lengths,
     # due and future jobs of the schedule and retry sets, and busy jobs (the
-    # WorkSet, refreshed by every Sidekiq process's 5 s heartbeat, merged with
-    # the jobs this process has taken and is running right now, which the
-    # heartbeat may not show yet).
+    # WorkSet, refreshed by every Sidekiq process's 5 s heartbeat, with this
+    # process's own running jobs, which its heartbeat may not show yet). The
+    # store is Sidekiq's Redis.
     module Sidekiq
       SORTED_SETS = %w[schedule retry].freeze # Sidekiq::ScheduledSet and Sidekiq::RetrySet's keys
       # A pool that takes some queues only must read the sorted sets' jobs
@@ -34,17 +25,10 @@ module MiddleManagement
       SCAN_LIMIT = 500
       DEFAULT_MAX_RETRIES = 25 # Sidekiq::JobRetry::DEFAULT_MAX_RETRY_ATTEMPTS
 
-      FETCHED_FOR = 60 # seconds a job taken from Redis may take to start before it is forgotten
-
       @install_lock = Mutex.new
-      # This process's jobs: taken from Redis (jid => [queue, when]) and
-      # running (jid => queue). No lock: each change and each read is one
-      # Hash operation, atomic under the GVL, so a count never waits for a
-      # hook (see #started).
-      @fetched = {}
+      # This process's running jobs (jid => queue), for the moment before its
+      # heartbeat shows them. Each change is one Hash operation.
       @running = {}
-      @moves = 0 # how often a job of this process moved: a count that saw one move is taken again
-      COUNT_ATTEMPTS = 3
 
       class << self
         def available?
@@ -57,127 +41,61 @@ module MiddleManagement
           @install_lock.synchronize do
             require "sidekiq/api"
             ::Sidekiq::Client.prepend(ClientHook) unless ::Sidekiq::Client <= ClientHook
-            ::Sidekiq::BasicFetch.prepend(FetchHook) if defined?(::Sidekiq::BasicFetch) && !(::Sidekiq::BasicFetch <= FetchHook)
-            if defined?(::Sidekiq::Scheduled::Enq) && !(::Sidekiq::Scheduled::Enq <= SchedulerHook)
-              ::Sidekiq::Scheduled::Enq.prepend(SchedulerHook)
-            end
-            ::Sidekiq.configure_server do |config|
+            ::Sidekiq.configure_server do |config| # in a Sidekiq process only
               config.server_middleware { |chain| chain.add(ServerMiddleware) unless chain.exists?(ServerMiddleware) }
+              config.on(:startup) { MiddleManagement.watch } # watching is once per process, however often booted
             end
           end
         end
 
-        # Jobs one Sidekiq process runs at once (its -c), known in a Sidekiq
-        # process only (elsewhere Sidekiq shows its default); nil otherwise.
-        # A suggestion for a pool's dyno_concurrency when
-        # MIDDLE_MANAGEMENT_DYNO_CONCURRENCY is unset: Configuration does not
-        # read it, and a web process, which decides too, cannot know it.
-        def concurrency
-          return nil unless ::Sidekiq.server?
-
-          value = option(:concurrency)
-          value.is_a?(Integer) && value.positive? ? value : nil
-        rescue StandardError
-          nil
+        def store(app)
+          Store::Redis.new(app) { |&block| ::Sidekiq.redis(&block) }
         end
 
-        # Redis and this process's jobs are read at different moments: a job
-        # this process takes or starts meanwhile could be seen twice, or not
-        # at all. A count during which one of its jobs moved, or a queue's
-        # length changed, is taken again (a few times at most).
         def count(pool)
-          counts = nil
-          COUNT_ATTEMPTS.times do
-            moves = @moves
-            counts, lengths = count_once(pool)
-            break if moves == @moves && queue_lengths == lengths
-          end
-          counts
-        end
-
-        def count_once(pool)
           now = Time.now.to_f
-          lengths = queue_lengths
-          runnable = lengths.sum { |queue, size| pool.covers?(queue) ? size : 0 }
+          runnable = queue_lengths.sum { |queue, size| pool.covers?(queue) ? size : 0 }
           next_run_at = nil
           SORTED_SETS.each do |set|
             due, upcoming = scan_sorted_set(set, pool, now)
             runnable += due
             next_run_at = [next_run_at, upcoming].compact.min
           end
-          others = busy_elsewhere(pool)
-          taken, mine = here(pool) # last: see #started
-          counts = Counts.new(runnable: runnable + taken, running: others + mine,
-                              next_run_in: next_run_at && [next_run_at - now, 0.0].max)
-          [counts, lengths]
+          running = busy_elsewhere(pool) + @running.values.count { |queue| pool.covers?(queue) }
+          Counts.new(runnable: runnable, running: running, next_run_in: next_run_at && [next_run_at - now, 0.0].max)
         end
-        private :count_once
 
         # --- hooks (never raise into Sidekiq) ------------------------------
 
         # Jobs Redis accepted from one push (payloads as built before the push).
         def pushed(jobs)
           agent = MiddleManagement.agent or return
-          return if Thread.current[:middle_management_sidekiq_scheduler] # came due: counted already; the poller pokes
-
           now = Time.now.to_f
           jobs.group_by { |job| job["queue"] }.each do |queue, queued|
-            later, ready = queued.partition { |job| job["at"] && job["at"].to_f > now }
-            agent.record(queue, runnable: ready.size) if ready.any?
-            earliest = later.map { |job| job["at"].to_f }.min
-            agent.record(queue, due_in: earliest - now) if earliest
+            later = queued.filter_map { |job| job["at"] && job["at"].to_f - now }.select(&:positive?)
+            agent.wake(queue, due_in: later.min) if later.any?
+            agent.wake(queue) if later.size < queued.size
           end
         rescue StandardError => e
-          report(agent, "could not record a Sidekiq push", e)
+          report(agent, "could not wake for a Sidekiq push", e)
         end
 
-        def idle
-          MiddleManagement.agent&.poke
-        rescue StandardError => e
-          report(MiddleManagement.agent, "could not poke the dispatcher", e)
-        end
-
-        # A job a processor took from Redis (BasicFetch), not started yet.
-        def fetched(work)
-          jid = ::Sidekiq.load_json(work.job)["jid"]
-          @fetched[jid] = [work.queue_name, monotonic] if jid
-          @moves += 1
-        rescue StandardError
-          nil # Sidekiq sends a job it cannot read to the dead set
-        end
-
-        # The agent takes a count as including every change recorded before
-        # the count returned (it reads its marker then), so this process's
-        # own jobs are read last, after every Redis call, and without a lock
-        # to wait on; and a job is noted before its start is recorded, and
-        # forgotten before its end is. Anything that could wait (the agent
-        # starting its dispatcher on the first job) comes first.
         def started(job, queue)
-          agent = MiddleManagement.agent
-          agent&.dispatcher
           @running[job["jid"]] = queue
-          @fetched.delete(job["jid"])
-          @moves += 1
-          agent&.record(queue, runnable: -1, running: 1)
+          MiddleManagement.agent&.wake(queue)
         rescue StandardError => e
-          report(agent, "could not record a Sidekiq job starting", e)
+          report(MiddleManagement.agent, "could not wake for a Sidekiq job starting", e)
         end
 
         # `error`: what the job raised, if anything.
         def finished(job, queue, error)
           @running.delete(job["jid"])
-          @moves += 1
           agent = MiddleManagement.agent or return
-          if error && shutdown?(error)
-            # Sidekiq pushes an interrupted job back onto its queue.
-            agent.record(queue, runnable: 1, running: -1)
-          else
-            agent.record(queue, running: -1)
-            retry_in = error && retry_in(job)
-            agent.record(job["retry_queue"] || queue, due_in: retry_in) if retry_in
-          end
+          retry_in = error && !shutdown?(error) && retry_in(job)
+          agent.wake(job["retry_queue"] || queue, due_in: retry_in) if retry_in
+          agent.wake(queue)
         rescue StandardError => e
-          report(agent, "could not record a Sidekiq job ending", e)
+          report(agent, "could not wake for a Sidekiq job ending", e)
         end
 
         private
@@ -227,17 +145,6 @@ module MiddleManagement
           false # a job Sidekiq itself cannot read is not one a worker will run
         end
 
-        # [jobs taken from Redis but not started, jobs running] of the
-        # pool's queues in this process, now.
-        def here(pool)
-          fetched = @fetched.to_a # before running: a job moves from one to the other (#started)
-          running = @running.dup
-          stale = monotonic - FETCHED_FOR
-          fetched.each { |jid, (_queue, at)| @fetched.delete(jid) if at < stale } # given back at shutdown
-          [fetched.count { |jid, (queue, at)| at >= stale && !running.key?(jid) && pool.covers?(queue) },
-           running.count { |_jid, queue| pool.covers?(queue) }]
-        end
-
         # Busy jobs in the pool's queues in other Sidekiq processes, as their
         # heartbeats published them (up to 5 s old).
         def busy_elsewhere(pool)
@@ -248,10 +155,6 @@ module MiddleManagement
             queue = work.respond_to?(:queue) ? work.queue : work["queue"]
             !process.to_s.start_with?(this_process) && pool.covers?(queue)
           end
-        end
-
-        def monotonic
-          Process.clock_gettime(Process::CLOCK_MONOTONIC)
         end
 
         # How Sidekiq names this process in its WorkSet ("host:pid:nonce").
@@ -302,28 +205,6 @@ module MiddleManagement
           result = super
           Sidekiq.pushed(jobs) unless defined?(::Sidekiq::Testing) && ::Sidekiq::Testing.inline?
           result
-        end
-      end
-
-      # Prepended to Sidekiq::BasicFetch, Sidekiq's default way to take jobs.
-      module FetchHook
-        def retrieve_work(*args, **options)
-          work = super
-          Sidekiq.fetched(work) if work
-          work
-        end
-      end
-
-      # Prepended to Sidekiq::Scheduled::Enq, the poller that moves due
-      # scheduled and retry jobs onto their queues every few seconds in each
-      # Sidekiq process: a good moment to recount if counts are stale.
-      module SchedulerHook
-        def enqueue_jobs(*args, **options)
-          Thread.current[:middle_management_sidekiq_scheduler] = true
-          super
-        ensure
-          Thread.current[:middle_management_sidekiq_scheduler] = nil
-          Sidekiq.idle
         end
       end
 

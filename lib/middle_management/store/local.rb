@@ -1,60 +1,57 @@
 module MiddleManagement
   module Store
-    # This process's own record, for an app whose store is not installed:
+    # This process's own records, for an app whose store is not installed:
     # each process decides alone, as before the store existed.
     class Local
       def initialize
-        @records = Hash.new { |hash, pool| hash[pool] = { state: State.new, holder: nil, expires_at: 0 } }
+        @app = AppState.new
+        @pools = Hash.new { |hash, pool| hash[pool] = PoolState.new }
+        @holder = nil
+        @expires_at = 0
         @lock = Mutex.new
       end
 
-      def installed? = true
-
-      def claim(pool, holder: Store.holder, ttl: LEASE_TTL)
+      def claim(pools, holder: Store.holder, ttl: LEASE_TTL, gap: 0)
         @lock.synchronize do
-          record = @records[pool]
           now = now_ms
-          return Held.new(retry_in: (record[:expires_at] - now) / 1000.0) if record[:holder] && record[:expires_at] > now
+          held = @holder && @expires_at > now
+          recent = @app.decided_at && @app.decided_at > now - gap && @app.pending_at.nil?
+          return Store.held(now, held ? @expires_at : 0, @app.decided_at, gap) if held || recent
 
-          record[:holder] = holder
-          record[:expires_at] = now + ttl
-          Lease.new(self, pool, holder, record[:state].dup, now)
+          @holder = holder
+          @expires_at = now + ttl
+          Lease.new(self, holder, @app.dup, pools.to_h { |pool| [pool, @pools[pool].dup] }, now)
         end
       end
 
-      def settle(pool, holder, claimed_at, changes)
+      def settle(holder, claimed_at, window_opens_at, pools)
         @lock.synchronize do
-          record = @records[pool]
-          return false unless record[:holder] == holder && record[:expires_at] > now_ms
+          return false unless @holder == holder && @expires_at > now_ms
 
-          state = record[:state]
-          changes.each { |name, value| state[name] = value }
-          state.decided_at = now_ms
-          state.pending_at = nil if state.pending_at && state.pending_at <= claimed_at
-          record[:holder] = nil
+          pools.each { |pool, changes| changes.each { |name, value| @pools[pool][name] = value } }
+          @app.window_opens_at = window_opens_at
+          @app.decided_at = now_ms
+          @app.pending_at = nil if @app.pending_at && @app.pending_at <= claimed_at
+          @holder = nil
           true
         end
       end
 
-      def release(pool, holder)
-        @lock.synchronize do
-          record = @records[pool]
-          record[:holder] = nil if record[:holder] == holder
-        end
+      def release(holder)
+        @lock.synchronize { @holder = nil if @holder == holder }
       end
 
-      def leave_news(pool)
-        @lock.synchronize { @records[pool][:state].pending_at ||= now_ms }
+      def leave_news
+        @lock.synchronize { @app.pending_at ||= now_ms }
       end
 
       def forget_quantity(pool, quantity)
-        @lock.synchronize do
-          state = @records[pool][:state]
-          state.quantity = nil if state.quantity == quantity
-        end
+        @lock.synchronize { @pools[pool].quantity = nil if @pools[pool].quantity == quantity }
       end
 
-      def read(pool) = @lock.synchronize { @records[pool][:state].dup }
+      def read(pool) = @lock.synchronize { @pools[pool].dup }
+
+      def read_app = @lock.synchronize { @app.dup }
 
       def now_ms = Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
     end

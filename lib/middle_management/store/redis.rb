@@ -1,20 +1,40 @@
 module MiddleManagement
   module Store
     # The store in the Redis that Sidekiq or Resque already use, through the
-    # library's own connection pool: per pool a lease key (`SET … NX PX`) and
-    # a hash of the state, under `middle_management:<app>:`. Changes that
-    # depend on holding the lease are one Lua script each, so a lease that
-    # expired meanwhile changes nothing. Times are Redis's clock (TIME).
+    # library's own connection pool, under `middle_management:<app>:`: the
+    # lease key (`SET … NX PX`), a hash for the app (window, last decision,
+    # news left) and one per pool. Each change that depends on the lease is
+    # one Lua script, so a lease that expired meanwhile changes nothing.
+    # Times are Redis's clock (TIME).
     class Redis
+      # KEYS: lease, app. ARGV: holder, ttl, now, gap. {1}, or {0, the
+      # lease's time to live, the last decision}.
+      CLAIM = <<~LUA.freeze
+        local decided = tonumber(redis.call("HGET", KEYS[2], "decided_at"))
+        local recent = decided and decided > tonumber(ARGV[3]) - tonumber(ARGV[4])
+        if recent and not redis.call("HGET", KEYS[2], "pending_at") then
+          return {0, redis.call("PTTL", KEYS[1]), decided}
+        end
+        if redis.call("SET", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then return {1} end
+        return {0, redis.call("PTTL", KEYS[1]), decided or false}
+      LUA
+      # KEYS: lease, app, then each pool's hash. ARGV: holder, claimed_at,
+      # now, window_opens_at, then per pool: the number of fields, and
+      # field, value pairs ("" deletes).
       SETTLE = <<~LUA.freeze
         if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
-        local claimed_at = tonumber(ARGV[2])
         local pending = tonumber(redis.call("HGET", KEYS[2], "pending_at"))
-        if pending and pending <= claimed_at then redis.call("HDEL", KEYS[2], "pending_at") end
-        for i = 4, #ARGV, 2 do
-          if ARGV[i + 1] == "" then redis.call("HDEL", KEYS[2], ARGV[i]) else redis.call("HSET", KEYS[2], ARGV[i], ARGV[i + 1]) end
-        end
+        if pending and pending <= tonumber(ARGV[2]) then redis.call("HDEL", KEYS[2], "pending_at") end
         redis.call("HSET", KEYS[2], "decided_at", ARGV[3])
+        if ARGV[4] == "" then redis.call("HDEL", KEYS[2], "window_opens_at") else redis.call("HSET", KEYS[2], "window_opens_at", ARGV[4]) end
+        local at = 5
+        for k = 3, #KEYS do
+          local fields = tonumber(ARGV[at])
+          for i = at + 1, at + 2 * fields, 2 do
+            if ARGV[i + 1] == "" then redis.call("HDEL", KEYS[k], ARGV[i]) else redis.call("HSET", KEYS[k], ARGV[i], ARGV[i + 1]) end
+          end
+          at = at + 1 + 2 * fields
+        end
         redis.call("DEL", KEYS[1])
         return 1
       LUA
@@ -26,7 +46,6 @@ module MiddleManagement
         if redis.call("HGET", KEYS[1], "quantity") == ARGV[1] then return redis.call("HDEL", KEYS[1], "quantity") end
         return 0
       LUA
-      INTEGERS = %i[quantity window_opens_at wanted decided_at pending_at].freeze
 
       # `connection`: yields a Redis connection, as Sidekiq.redis does.
       def initialize(app, &connection)
@@ -34,40 +53,41 @@ module MiddleManagement
         @connection = connection
       end
 
-      def installed? = true
-
-      def claim(pool, holder: Store.holder, ttl: LEASE_TTL)
+      def claim(pools, holder: Store.holder, ttl: LEASE_TTL, gap: 0)
         redis do |conn|
           now = now_ms(conn)
-          if command(conn, "SET", lease_key(pool), holder, "NX", "PX", Integer(ttl))
-            Lease.new(self, pool, holder, state_of(command(conn, "HGETALL", state_key(pool))), now)
-          else
-            Held.new(retry_in: [command(conn, "PTTL", lease_key(pool)).to_i, 0].max / 1000.0)
-          end
+          claimed, ttl_left, decided_at = command(conn, "EVAL", CLAIM, 2, lease_key, app_key, holder, Integer(ttl), now,
+                                                  Integer(gap))
+          next Store.held(now, now + [ttl_left.to_i, 0].max, decided_at, gap) unless claimed.to_i == 1
+
+          states = pools.to_h { |pool| [pool, pool_state(hash(conn, pool_key(pool)))] }
+          Lease.new(self, holder, app_state(hash(conn, app_key)), states, now)
         end
       end
 
-      def settle(pool, holder, claimed_at, changes)
-        fields = changes.flat_map { |name, value| [name.to_s, value.to_s] }
+      def settle(holder, claimed_at, window_opens_at, pools)
+        args = pools.flat_map { |_pool, changes| [changes.size, *changes.flat_map { |name, value| [name.to_s, value.to_s] }] }
         redis do |conn|
-          command(conn, "EVAL", SETTLE, 2, lease_key(pool), state_key(pool), holder, Integer(claimed_at), now_ms(conn),
-                  *fields).to_i == 1
+          command(conn, "EVAL", SETTLE, 2 + pools.size, lease_key, app_key, *pools.keys.map { |pool| pool_key(pool) },
+                  holder, Integer(claimed_at), now_ms(conn), window_opens_at.to_s, *args).to_i == 1
         end
       end
 
-      def release(pool, holder)
-        redis { |conn| command(conn, "EVAL", RELEASE, 1, lease_key(pool), holder) }
+      def release(holder)
+        redis { |conn| command(conn, "EVAL", RELEASE, 1, lease_key, holder) }
       end
 
-      def leave_news(pool)
-        redis { |conn| command(conn, "HSETNX", state_key(pool), "pending_at", now_ms(conn)) }
+      def leave_news
+        redis { |conn| command(conn, "HSETNX", app_key, "pending_at", now_ms(conn)) }
       end
 
       def forget_quantity(pool, quantity)
-        redis { |conn| command(conn, "EVAL", FORGET, 1, state_key(pool), quantity.to_s) }
+        redis { |conn| command(conn, "EVAL", FORGET, 1, pool_key(pool), quantity.to_s) }
       end
 
-      def read(pool) = redis { |conn| state_of(command(conn, "HGETALL", state_key(pool))) }
+      def read(pool) = redis { |conn| pool_state(hash(conn, pool_key(pool))) }
+
+      def read_app = redis { |conn| app_state(hash(conn, app_key)) }
 
       def now_ms(conn = nil)
         return redis { |c| now_ms(c) } unless conn
@@ -80,22 +100,32 @@ module MiddleManagement
 
       def redis(&block) = @connection.call(&block)
 
-      def lease_key(pool) = "#{@prefix}#{pool}:lease"
-      def state_key(pool) = "#{@prefix}#{pool}"
+      def lease_key = "#{@prefix}lease"
+      def app_key = "#{@prefix}app"
+      def pool_key(pool) = "#{@prefix}pool:#{pool}"
 
-      # One command, whatever the client: redis-rb (Sidekiq 6, Resque; also
-      # through redis-namespace, whose keys this bypasses on purpose) and
-      # redis-client (Sidekiq 7) both take `call(*command)`; a namespace
-      # passes it through to the redis-rb client beneath.
+      # One command, whatever the client: redis-rb (Sidekiq 6, Resque) and
+      # redis-client (Sidekiq 7) both take `call(*command)`; a redis-namespace
+      # wrapper is looked through (these keys name the app themselves).
       def command(conn, *command)
         conn = conn.redis while defined?(::Redis::Namespace) && conn.is_a?(::Redis::Namespace)
         conn.call(*command.map { |part| part.is_a?(Integer) ? part.to_s : part })
       end
 
-      def state_of(pairs)
-        hash = pairs.is_a?(Hash) ? pairs : pairs.each_slice(2).to_h
-        State.new(**INTEGERS.to_h { |name| [name, hash[name.to_s] && Integer(hash[name.to_s])] },
-                  history: hash["history"])
+      def hash(conn, key)
+        pairs = command(conn, "HGETALL", key)
+        pairs.is_a?(Hash) ? pairs : pairs.each_slice(2).to_h
+      end
+
+      def integer(value) = value.nil? || value == "" ? nil : Integer(value)
+
+      def pool_state(hash)
+        PoolState.new(quantity: integer(hash["quantity"]), wanted: integer(hash["wanted"]), history: hash["history"])
+      end
+
+      def app_state(hash)
+        AppState.new(window_opens_at: integer(hash["window_opens_at"]), decided_at: integer(hash["decided_at"]),
+                     pending_at: integer(hash["pending_at"]))
       end
     end
   end

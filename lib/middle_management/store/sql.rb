@@ -1,28 +1,28 @@
 module MiddleManagement
   module Store
     # The store in the jobs' own database, through ActiveRecord (PostgreSQL,
-    # MySQL, SQLite): the table middle_management_pools, one row per pool.
-    # Every claim is one conditional UPDATE judged by the database's clock;
-    # a connection is borrowed from the app's pool for each call and given
+    # MySQL, SQLite): the table middle_management_pools, a row per pool and
+    # the app's row ('*': the lease and the window). A claim is one
+    # conditional UPDATE judged by the database's clock; a settle, one
+    # transaction that only commits while the lease is still held. A
+    # connection is borrowed from the app's pool for each call and given
     # straight back.
     class SQL
       TABLE = "middle_management_pools".freeze
+      APP = "*".freeze # the app's row: no process type is named so
       # [name, type, options]: the table, for the migration the generator
       # writes and for Store.install. Times: ms since the epoch, database clock.
       COLUMNS = [
         [:process_type, :string, { null: false }],
         [:lease_holder, :string, {}],
         [:lease_expires_at, :bigint, {}],
-        [:quantity, :integer, {}],
         [:window_opens_at, :bigint, {}],
-        [:wanted, :integer, {}],
         [:decided_at, :bigint, {}],
         [:pending_at, :bigint, {}],
+        [:quantity, :integer, {}],
+        [:wanted, :integer, {}],
         [:history, :string, { limit: 1000 }]
       ].freeze
-      STATE_COLUMNS = %w[quantity window_opens_at wanted decided_at pending_at history].freeze
-      INSTALL_HINT = "run `rails generate middle_management:install && rails db:migrate`, " \
-                     "or MiddleManagement::Store.install outside Rails".freeze
 
       # `model`: an ActiveRecord class whose connection reaches the jobs' database.
       def initialize(model)
@@ -45,53 +45,64 @@ module MiddleManagement
         self
       end
 
-      def claim(pool, holder: Store.holder, ttl: LEASE_TTL)
+      def claim(pools, holder: Store.holder, ttl: LEASE_TTL, gap: 0)
         with_connection do |conn|
           now = now_sql(conn)
-          claimed = update(conn, <<~SQL, holder, Integer(ttl), pool)
+          claimed = update(conn, <<~SQL, holder, Integer(ttl), APP, Integer(gap))
             UPDATE #{TABLE} SET lease_holder = ?, lease_expires_at = #{now} + ?
             WHERE process_type = ? AND (lease_holder IS NULL OR lease_expires_at < #{now})
+              AND (decided_at IS NULL OR decided_at <= #{now} - ? OR pending_at IS NOT NULL)
           SQL
-          if claimed.zero? && !row?(conn, pool)
-            create_row(conn, pool)
-            next claim(pool, holder: holder, ttl: ttl)
+          missing = [APP, *pools] - rows(conn, [APP, *pools]).map { |row| row["process_type"] }
+          if missing.any?
+            missing.each { |name| create_row(conn, name) }
+            next claim(pools, holder: holder, ttl: ttl, gap: gap) if claimed.zero?
           end
-          row = select(conn, "SELECT #{STATE_COLUMNS.join(", ")}, lease_expires_at, #{now} AS now " \
-                             "FROM #{TABLE} WHERE process_type = ?", pool)
-          if claimed.zero?
-            Held.new(retry_in: [Integer(row["lease_expires_at"] || 0) - Integer(row["now"]), 0].max / 1000.0)
-          else
-            Lease.new(self, pool, holder, state_of(row), Integer(row["now"]))
-          end
+          app = select(conn, "SELECT window_opens_at, decided_at, pending_at, lease_expires_at, #{now} AS now " \
+                             "FROM #{TABLE} WHERE process_type = ?", APP)
+          next Store.held(app["now"], app["lease_expires_at"], app["decided_at"], gap) if claimed.zero?
+
+          states = rows(conn, pools).to_h { |row| [row["process_type"], pool_state(row)] }
+          Lease.new(self, holder, app_state(app), states, Integer(app["now"]))
         end
       end
 
-      def settle(pool, holder, claimed_at, changes)
+      def settle(holder, claimed_at, window_opens_at, pools)
         with_connection do |conn|
-          assignments = changes.keys.map { |name| "#{name} = ?" }
-          update(conn, <<~SQL, *changes.values, Integer(claimed_at), pool, holder).positive?
-            UPDATE #{TABLE} SET #{assignments.map { |a| "#{a}, " }.join}decided_at = #{now_sql(conn)},
-              pending_at = CASE WHEN pending_at <= ? THEN NULL ELSE pending_at END,
-              lease_holder = NULL, lease_expires_at = NULL
-            WHERE process_type = ? AND lease_holder = ?
-          SQL
+          conn.transaction(requires_new: true) do
+            pools.each do |pool, changes|
+              next if changes.empty?
+
+              update(conn, "UPDATE #{TABLE} SET #{changes.keys.map { |name| "#{name} = ?" }.join(", ")} " \
+                           "WHERE process_type = ?", *changes.values, pool)
+            end
+            settled = update(conn, <<~SQL, window_opens_at, Integer(claimed_at), APP, holder).positive?
+              UPDATE #{TABLE} SET window_opens_at = ?, decided_at = #{now_sql(conn)},
+                pending_at = CASE WHEN pending_at <= ? THEN NULL ELSE pending_at END,
+                lease_holder = NULL, lease_expires_at = NULL
+              WHERE process_type = ? AND lease_holder = ?
+            SQL
+            raise ::ActiveRecord::Rollback unless settled
+
+            settled
+          end || false
         end
       end
 
-      def release(pool, holder)
+      def release(holder)
         with_connection do |conn|
           update(conn, "UPDATE #{TABLE} SET lease_holder = NULL, lease_expires_at = NULL " \
-                       "WHERE process_type = ? AND lease_holder = ?", pool, holder)
+                       "WHERE process_type = ? AND lease_holder = ?", APP, holder)
         end
       end
 
       # News this process will not decide on (it is exiting while the window
       # is closed): the next process to decide sees that it must.
-      def leave_news(pool)
+      def leave_news
         with_connection do |conn|
-          create_row(conn, pool) unless row?(conn, pool)
-          update(conn, "UPDATE #{TABLE} SET pending_at = COALESCE(pending_at, #{now_sql(conn)}) WHERE process_type = ?",
-                 pool)
+          create_row(conn, APP) if rows(conn, [APP]).empty?
+          update(conn, "UPDATE #{TABLE} SET pending_at = COALESCE(pending_at, #{now_sql(conn)}) " \
+                       "WHERE process_type = ?", APP)
         end
       end
 
@@ -103,10 +114,11 @@ module MiddleManagement
       end
 
       def read(pool)
-        with_connection do |conn|
-          row = select(conn, "SELECT #{STATE_COLUMNS.join(", ")} FROM #{TABLE} WHERE process_type = ?", pool)
-          row ? state_of(row) : State.new
-        end
+        with_connection { |conn| rows(conn, [pool]).first&.then { |row| pool_state(row) } || PoolState.new }
+      end
+
+      def read_app
+        with_connection { |conn| rows(conn, [APP]).first&.then { |row| app_state(row) } || AppState.new }
       end
 
       def now_ms
@@ -129,15 +141,18 @@ module MiddleManagement
         end
       end
 
-      def row?(conn, pool)
-        !select(conn, "SELECT 1 AS one FROM #{TABLE} WHERE process_type = ?", pool).nil?
+      def rows(conn, names)
+        return [] if names.empty?
+
+        conn.select_all(bind(conn, "SELECT * FROM #{TABLE} WHERE process_type IN (#{(["?"] * names.size).join(", ")})",
+                             names), "MiddleManagement::Store").to_a
       end
 
-      # Two processes may create the row at once: the unique index keeps one.
-      def create_row(conn, pool)
+      # Two processes may create a row at once: the unique index keeps one.
+      def create_row(conn, name)
         ignore = conn.adapter_name.match?(/mysql|trilogy/i)
         update(conn, "INSERT #{"IGNORE " if ignore}INTO #{TABLE} (process_type) VALUES (?)" \
-                     "#{" ON CONFLICT DO NOTHING" unless ignore}", pool)
+                     "#{" ON CONFLICT DO NOTHING" unless ignore}", name)
       end
 
       def update(conn, sql, *binds)
@@ -155,11 +170,15 @@ module MiddleManagement
         sql.strip.gsub("?") { conn.quote(values.shift) }
       end
 
-      def state_of(row)
-        integer = ->(value) { value.nil? ? nil : Integer(value) }
-        State.new(quantity: integer[row["quantity"]], window_opens_at: integer[row["window_opens_at"]],
-                  wanted: integer[row["wanted"]], decided_at: integer[row["decided_at"]],
-                  pending_at: integer[row["pending_at"]], history: row["history"])
+      def integer(value) = value.nil? ? nil : Integer(value)
+
+      def pool_state(row)
+        PoolState.new(quantity: integer(row["quantity"]), wanted: integer(row["wanted"]), history: row["history"])
+      end
+
+      def app_state(row)
+        AppState.new(window_opens_at: integer(row["window_opens_at"]), decided_at: integer(row["decided_at"]),
+                     pending_at: integer(row["pending_at"]))
       end
     end
   end

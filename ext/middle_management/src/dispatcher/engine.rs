@@ -1,18 +1,22 @@
-//! The dispatcher's loop, run on its own thread's tokio runtime: take what
-//! the hooks reported, let each pool decide, and make at most one Heroku
-//! call at a time, paced and retried.
+//! The dispatcher's loop, on its own thread's tokio runtime: hear the hooks'
+//! wake-ups and Ruby's answers, ask Ruby to decide when a pool has news or
+//! a decision is due, and make the calls decisions leave, one at a time,
+//! retried and paced by Heroku's rate limit. Which calls are made, and when,
+//! is decided app-wide under the store's lease (`crate::decision`): this
+//! loop never second-guesses it.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
 use super::api::{Formation, FormationApi};
-use super::event::{Event, EventQueue};
-use super::pool::{Count, Delta, PoolState};
+use super::event::Event;
+use super::outbox::Outbox;
+use super::pool::{Call, PoolState};
+use super::request::{Answer, Request};
 use super::signal::Signal;
 use super::status::{PoolStatus, Status};
 use crate::backoff::{rate_limit_pause, Backoff, RATE_LIMITED_PAUSE};
@@ -22,8 +26,15 @@ const RETRY_BASE: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(120);
 
 pub(crate) enum Input {
-    Adjust { pool: usize, delta: Delta },
-    Counted { pool: usize, count: Count },
+    Wake {
+        pool: usize,
+        due_in: Option<Duration>,
+    },
+    Watch,
+    Answer {
+        pool: usize,
+        answer: Answer,
+    },
     Flush(Arc<Signal>),
     Shutdown,
 }
@@ -31,18 +42,16 @@ pub(crate) enum Input {
 pub(crate) struct Engine<A> {
     api: A,
     pools: Vec<PoolState>,
-    activity: Vec<bool>,
-    events: Arc<EventQueue>,
+    outbox: Arc<Outbox>,
     status: Arc<Mutex<Status>>,
     dry_run: bool,
     origin: Instant,
+    /// A long-running process looks at the queue this often (zero: never).
+    count_interval: Duration,
     backoff: Backoff,
     /// No call before this instant: a retry backoff or a rate-limit pause.
     gate: Duration,
-    /// The throttle is the app's, not a pool's: calls for several pools in
-    /// one window travel together in one batch. Flushing ignores it.
-    throttle_until: Duration,
-    api_throttle: Duration,
+    /// Heroku's formation was read (see `learn_formation`).
     listed: bool,
     flushers: Vec<Arc<Signal>>,
     rng: u64,
@@ -52,8 +61,8 @@ impl<A: FormationApi> Engine<A> {
     pub fn new(
         api: A,
         pools: Vec<PoolState>,
-        api_throttle: Duration,
-        events: Arc<EventQueue>,
+        count_interval: Duration,
+        outbox: Arc<Outbox>,
         status: Arc<Mutex<Status>>,
         dry_run: bool,
         origin: Instant,
@@ -63,59 +72,41 @@ impl<A: FormationApi> Engine<A> {
             .map_or(0, |d| d.as_nanos() as u64);
         Engine {
             api,
-            activity: vec![false; pools.len()],
             pools,
-            events,
+            outbox,
             status,
             dry_run,
             origin,
+            count_interval,
             backoff: Backoff::new(RETRY_BASE, RETRY_MAX),
             gate: Duration::ZERO,
-            throttle_until: Duration::ZERO,
-            api_throttle,
             listed: false,
             flushers: Vec::new(),
             rng: seed ^ u64::from(std::process::id()) | 1,
         }
     }
 
-    /// `urgent` is notified after inputs that must not wait for the throttle
-    /// window (flush, shutdown).
-    pub async fn run(mut self, mut inputs: UnboundedReceiver<Input>, urgent: Arc<Notify>) {
+    pub async fn run(mut self, mut inputs: UnboundedReceiver<Input>) {
         self.publish_status();
         loop {
-            let wake = self.next_wake().map(|at| self.origin + at);
-            if self.now() < self.throttle_until && self.flushers.is_empty() {
-                // Inside a throttle window nothing the hooks report can be sent
-                // before it opens: leave their reports in the channel until
-                // then, which spares every enqueue a thread wake-up.
-                let opens = self.origin + self.throttle_until;
-                tokio::select! {
-                    () = urgent.notified() => {}
-                    () = sleep_until(wake.map_or(opens, |at| at.min(opens))) => {}
-                }
-            } else {
-                let woke_by = match wake {
-                    Some(at) => tokio::select! {
-                        input = inputs.recv() => Some(input),
-                        () = sleep_until(at) => None,
-                    },
-                    None => Some(inputs.recv().await),
-                };
-                let input = match woke_by {
-                    Some(None) => break, // every handle is gone
-                    Some(Some(input)) => Some(input),
-                    None => None,
-                };
-                if input.is_some_and(|input| !self.take(input)) {
-                    break;
-                }
+            let input = match self.next_wake() {
+                Some(at) => tokio::select! {
+                    input = inputs.recv() => Some(input),
+                    () = sleep_until(self.origin + at) => None,
+                },
+                None => Some(inputs.recv().await),
+            };
+            match input {
+                Some(None) | Some(Some(Input::Shutdown)) => break, // every handle is gone, or asked to stop
+                Some(Some(input)) => self.take(input),
+                None => {}
             }
             // Everything else already waiting is folded into this one tick.
             while let Ok(input) = inputs.try_recv() {
-                if !self.take(input) {
+                if matches!(input, Input::Shutdown) {
                     return self.stop();
                 }
+                self.take(input);
             }
             self.tick().await;
         }
@@ -126,25 +117,24 @@ impl<A: FormationApi> Engine<A> {
         self.origin.elapsed()
     }
 
-    /// False on Shutdown.
-    fn take(&mut self, input: Input) -> bool {
+    fn take(&mut self, input: Input) {
         let now = self.now();
         match input {
-            Input::Adjust { pool, delta } => {
+            Input::Wake { pool, due_in } => {
                 if let Some(p) = self.pools.get_mut(pool) {
-                    p.adjust(now, delta);
-                    self.activity[pool] = true;
+                    p.wake(now, due_in);
                 }
             }
-            Input::Counted { pool, count } => {
+            Input::Watch => self.pools.iter_mut().for_each(|p| p.watch(now)),
+            Input::Answer { pool, answer } => {
+                let period = self.count_interval;
                 if let Some(p) = self.pools.get_mut(pool) {
-                    p.counted(now, count);
+                    p.answered(now, answer, period);
                 }
             }
             Input::Flush(done) => self.flushers.push(done),
-            Input::Shutdown => return false,
+            Input::Shutdown => {}
         }
-        true
     }
 
     fn stop(&mut self) {
@@ -155,98 +145,58 @@ impl<A: FormationApi> Engine<A> {
 
     fn next_wake(&self) -> Option<Duration> {
         let now = self.now();
-        let flushing = !self.flushers.is_empty();
-        let gate = self.gate(flushing);
+        let calls = self
+            .pools
+            .iter()
+            .any(PoolState::has_pending)
+            .then_some(self.gate.max(now));
         self.pools
             .iter()
-            .filter_map(|p| p.next_wake(now, flushing, gate))
+            .filter_map(|p| p.next_wake(now))
+            .chain(calls)
             .min()
-    }
-
-    fn gate(&self, flushing: bool) -> Duration {
-        let gate = self
-            .gate
-            .max(self.counts_pending().unwrap_or(Duration::ZERO));
-        if flushing {
-            gate
-        } else {
-            gate.max(self.throttle_until)
-        }
-    }
-
-    /// Counts asked for before a send are on their way (milliseconds): the
-    /// pools wait for all of them, so those that change together go out in
-    /// one batch. Until when, at the latest.
-    fn counts_pending(&self) -> Option<Duration> {
-        self.pools
-            .iter()
-            .filter(|p| p.pacer.flush().is_some())
-            .filter_map(|p| p.count_deadline())
-            .max()
     }
 
     async fn tick(&mut self) {
         let now = self.now();
-        for (i, pool) in self.pools.iter_mut().enumerate() {
-            if pool.wants_recount(now, std::mem::take(&mut self.activity[i])) {
-                self.events.push(Event::Recount { pool: i });
-            }
+        let flushing = !self.flushers.is_empty();
+        let why = self
+            .pools
+            .iter_mut()
+            .filter_map(|p| p.wants_decision(now, flushing))
+            .min();
+        if let Some(why) = why {
+            let news = self.pools.iter_mut().map(|p| p.ask(now, why)).collect();
+            self.outbox.request(Request { why, news });
         }
-        if !self.listed {
-            self.learn_formation().await;
-        }
-        let now = self.now();
-        for (i, pool) in self.pools.iter_mut().enumerate() {
-            if let Some(event) = pool.decide(now) {
-                self.events.push(event);
-            }
-            if pool.wants_count_to_send(now) {
-                self.events.push(Event::Recount { pool: i });
-            }
-        }
-        if now >= self.gate(!self.flushers.is_empty()) && self.counts_pending().is_none() {
-            self.send_due(now).await;
+        // Calls wait for every decision under way, so pools that change
+        // together go out in one batch.
+        if now >= self.gate && !self.pools.iter().any(PoolState::asked) {
+            self.send_pending(now).await;
         }
         self.publish_status();
         self.answer_flushers();
     }
 
-    fn due(&self, now: Duration) -> Vec<(usize, u32)> {
-        let flushing = !self.flushers.is_empty();
-        self.pools
-            .iter()
+    async fn send_pending(&mut self, now: Duration) {
+        let mut batch: Vec<(usize, Call)> = self
+            .pools
+            .iter_mut()
             .enumerate()
-            .filter_map(|(i, p)| p.due(now, flushing).map(|q| (i, q)))
-            .collect()
-    }
-
-    /// Heroku's formation, read once when the dispatcher first has work (while
-    /// Ruby counts), so no call sets what Heroku already has and log lines
-    /// say where scaling started from. A failure here is left for the first
-    /// real call to report.
-    async fn learn_formation(&mut self) {
-        self.listed = true;
-        if let Ok(reply) = self.api.list().await {
-            self.note_rate_limit(self.now(), reply.rate_limit_remaining);
-            for pool in &mut self.pools {
-                if let Some(workers) = pool.config.workers_in(&reply.value) {
-                    pool.pacer.known(workers);
-                }
-            }
+            .filter_map(|(i, p)| p.take_pending().map(|call| (i, call)))
+            .collect();
+        if batch.iter().any(|(_, call)| call.from.is_none()) && !self.listed {
+            self.learn_formation(&mut batch).await;
         }
-    }
-
-    async fn send_due(&mut self, now: Duration) {
-        let batch = self.due(now);
         if batch.is_empty() {
             return;
         }
-        match self.call(now, &batch).await {
+        match self.call(&batch).await {
             Err(error) if !error.is_transient() && batch.len() > 1 => {
                 // One pool's refusal (an Eco type over its limit, say) must not
                 // hold the others back: ask again for each on its own.
                 for one in batch {
-                    if let Err(error) = self.call(now, &[one]).await {
+                    if let Err(error) = self.call(&[one]).await {
                         self.failed(now, &[one], error);
                     }
                 }
@@ -256,47 +206,65 @@ impl<A: FormationApi> Engine<A> {
         }
     }
 
-    /// One formation call for `batch` (pool, workers); successes are recorded here.
-    async fn call(&mut self, now: Duration, batch: &[(usize, u32)]) -> Result<(), HerokuError> {
+    /// Heroku's formation, read once when a decision did not know what
+    /// Heroku has (the app's record is new, or a call failed): no call sets
+    /// what Heroku already has, and log lines say where scaling started
+    /// from. A failure here is left for the call itself to report.
+    async fn learn_formation(&mut self, batch: &mut Vec<(usize, Call)>) {
+        self.listed = true;
+        let Ok(reply) = self.api.list().await else {
+            return;
+        };
+        self.note_rate_limit(self.now(), reply.rate_limit_remaining);
+        batch.retain_mut(|(i, call)| {
+            let pool = &mut self.pools[*i];
+            let Some(has) = pool.config.workers_in(&reply.value) else {
+                return true;
+            };
+            pool.succeeded(has);
+            call.from = call.from.or(Some(has));
+            has != call.quantity
+        });
+    }
+
+    /// One formation call for `batch`; successes are recorded here.
+    async fn call(&mut self, batch: &[(usize, Call)]) -> Result<(), HerokuError> {
         let mut updates: Formation = Vec::new();
-        for &(i, workers) in batch {
-            self.pools[i].pacer.sent(now, workers);
-            updates.extend(self.pools[i].config.formation_for(workers));
+        for &(i, call) in batch {
+            updates.extend(self.pools[i].config.formation_for(call.quantity));
         }
-        self.throttle_until = now + self.api_throttle;
         let reply = self.api.apply(updates).await;
         let remaining = match &reply {
             Ok(reply) => reply.rate_limit_remaining,
             Err(error) => error.rate_limit_remaining(),
         };
-        self.note_rate_limit(now, remaining);
+        self.note_rate_limit(self.now(), remaining);
         let reply = reply?;
         self.backoff.reset();
-        for &(i, workers) in batch {
+        for &(i, call) in batch {
             let pool = &mut self.pools[i];
-            let from = pool.pacer.known_quantity();
-            let to = pool.config.workers_in(&reply.value).unwrap_or(workers);
-            pool.pacer.known(to);
+            let to = pool
+                .config
+                .workers_in(&reply.value)
+                .unwrap_or(call.quantity);
+            pool.succeeded(to);
             self.record_call(i, "ok".into());
-            self.events.push(Event::Scaled {
-                pool: self.pools[i].config.name.clone(),
-                from,
+            let pool = &self.pools[i];
+            self.outbox.event(Event::Scaled {
+                pool: pool.config.name.clone(),
+                from: call.from,
                 to,
-                formation: self.pools[i].config.formation_for(to),
-                outstanding: self.pools[i].outstanding(),
-                sizing: self.pools[i].sizing(),
+                formation: pool.config.formation_for(to),
+                outstanding: call.outstanding,
+                sizing: pool.sizing(),
                 dry_run: self.dry_run,
             });
         }
         Ok(())
     }
 
-    fn failed(&mut self, now: Duration, batch: &[(usize, u32)], error: HerokuError) {
-        for &(i, workers) in batch {
-            self.pools[i].pacer.failed(now);
-            if !error.is_transient() {
-                self.pools[i].refused = Some(workers);
-            }
+    fn failed(&mut self, now: Duration, batch: &[(usize, Call)], error: HerokuError) {
+        for &(i, _) in batch {
             self.record_call(i, error.to_string());
             self.status.lock().pools[i].errors += 1;
         }
@@ -312,12 +280,17 @@ impl<A: FormationApi> Engine<A> {
             self.gate = self.gate.max(now + delay);
             delay
         });
-        let pools = batch
+        if let Some(delay) = retry_in {
+            for &(i, _) in batch {
+                self.pools[i].retry_after_failure(now + delay);
+            }
+        }
+        let calls = batch
             .iter()
-            .map(|&(i, _)| self.pools[i].config.name.clone())
+            .map(|&(i, call)| (self.pools[i].config.name.clone(), call.quantity))
             .collect();
-        self.events.push(Event::CallFailed {
-            pools,
+        self.outbox.event(Event::CallFailed {
+            calls,
             error,
             retry_in,
         });
@@ -347,24 +320,19 @@ impl<A: FormationApi> Engine<A> {
             .pools
             .resize_with(self.pools.len(), PoolStatus::default);
         for (pool, shown) in self.pools.iter().zip(status.pools.iter_mut()) {
-            let (runnable, running, next_run_at) = pool.counts();
             shown.name.clone_from(&pool.config.name);
-            shown.desired = pool.pacer.desired();
-            shown.known = pool.pacer.known_quantity();
-            shown.runnable = runnable;
-            shown.running = running;
-            shown.next_run_in = next_run_at.map(|at| at.saturating_sub(now));
+            shown.desired = pool.wanted;
+            shown.known = pool.known;
+            shown.runnable = pool.counts.runnable;
+            shown.running = pool.counts.running;
+            shown.next_run_in = pool.next_run_in(now);
         }
     }
 
-    /// Flush waiters are released once nothing is left to send or count.
+    /// Flush waiters are released once every pool has settled: no news
+    /// undecided, no decision under way, no call left to make.
     fn answer_flushers(&mut self) {
-        let now = self.now();
-        let pending = self
-            .pools
-            .iter()
-            .any(|p| p.awaiting_count() || p.due(now, true).is_some());
-        if !pending {
+        if self.pools.iter().all(PoolState::settled) {
             for waiter in self.flushers.drain(..) {
                 waiter.set();
             }

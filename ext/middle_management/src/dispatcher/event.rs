@@ -1,17 +1,10 @@
-//! What the dispatcher tells Ruby, and the queue it travels in.
-//!
-//! The dispatcher thread never calls Ruby: it pushes events here, and one
-//! Ruby thread pops them with the GVL released. The queue is bounded so a
-//! Ruby side that stopped reading costs memory only up to `CAPACITY`.
+//! What the dispatcher tells Ruby: events, each worth a log line (and an
+//! ActiveSupport notification). Requests, which Ruby must answer, are
+//! `request::Request`; both travel in the `outbox::Outbox`.
 
-use std::collections::VecDeque;
-use std::time::{Duration, Instant};
-
-use parking_lot::{Condvar, Mutex};
+use std::time::Duration;
 
 use crate::heroku::HerokuError;
-
-const CAPACITY: usize = 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -23,17 +16,6 @@ pub enum Level {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// Counts are stale or unknown: the Ruby side should count `pool` and
-    /// report with `Dispatcher::counted`.
-    Recount { pool: usize },
-    /// The policy's answer changed.
-    Decided {
-        pool: String,
-        workers: u32,
-        reason: String,
-        runnable: u64,
-        running: u64,
-    },
     /// Heroku accepted a formation change (or, in a dry run, would have been asked).
     Scaled {
         pool: String,
@@ -44,9 +26,12 @@ pub enum Event {
         sizing: String,
         dry_run: bool,
     },
-    /// A call failed. `retry_in` is set when it will be retried by itself.
+    /// A call failed. `calls`: each pool and the quantity it asked for.
+    /// `retry_in` is set when the pools decide again by themselves (a
+    /// transient error); a refusal is not asked again until the wanted
+    /// quantity changes.
     CallFailed {
-        pools: Vec<String>,
+        calls: Vec<(String, u32)>,
         error: HerokuError,
         retry_in: Option<Duration>,
     },
@@ -57,7 +42,6 @@ pub enum Event {
 impl Event {
     pub fn level(&self) -> Level {
         match self {
-            Event::Recount { .. } | Event::Decided { .. } => Level::Debug,
             Event::Scaled { .. } => Level::Info,
             Event::CallFailed {
                 retry_in: Some(_), ..
@@ -70,16 +54,6 @@ impl Event {
     /// One readable log line.
     pub fn message(&self) -> String {
         match self {
-            Event::Recount { pool } => format!("counting jobs for pool #{pool}"),
-            Event::Decided {
-                pool,
-                workers,
-                reason,
-                runnable,
-                running,
-            } => {
-                format!("{pool} wants {workers} ({reason}; {runnable} runnable, {running} running)")
-            }
             Event::Scaled {
                 pool,
                 from,
@@ -101,10 +75,11 @@ impl Event {
                 line
             }
             Event::CallFailed {
-                pools,
+                calls,
                 error,
                 retry_in,
             } => {
+                let pools: Vec<&str> = calls.iter().map(|(pool, _)| pool.as_str()).collect();
                 let next = match retry_in {
                     Some(d) => format!("retrying in {:.1}s", d.as_secs_f64()),
                     None => "not retrying until the desired count changes".into(),
@@ -116,116 +91,9 @@ impl Event {
     }
 }
 
-#[derive(Default)]
-struct Queue {
-    events: VecDeque<Event>,
-    dropped: u64,
-    interrupted: bool,
-}
-
-#[derive(Default)]
-pub struct EventQueue {
-    queue: Mutex<Queue>,
-    ready: Condvar,
-}
-
-pub enum Popped {
-    Event(Event),
-    TimedOut,
-    Interrupted,
-}
-
-impl EventQueue {
-    pub fn push(&self, event: Event) {
-        let mut q = self.queue.lock();
-        if q.events.len() >= CAPACITY {
-            q.events.pop_front();
-            q.dropped += 1;
-        }
-        q.events.push_back(event);
-        drop(q);
-        self.ready.notify_one();
-    }
-
-    /// Waits up to `timeout` for an event. `interrupt` (from Ruby's unblocking
-    /// function, on Thread#kill or exit) ends the wait early.
-    pub fn pop(&self, timeout: Duration) -> Popped {
-        let deadline = Instant::now() + timeout;
-        let mut q = self.queue.lock();
-        loop {
-            if std::mem::take(&mut q.interrupted) {
-                return Popped::Interrupted;
-            }
-            if q.dropped > 0 {
-                let dropped = std::mem::take(&mut q.dropped);
-                return Popped::Event(Event::Notice {
-                    level: Level::Warn,
-                    message: format!(
-                        "{dropped} events were dropped: nothing read them for a while"
-                    ),
-                });
-            }
-            if let Some(event) = q.events.pop_front() {
-                return Popped::Event(event);
-            }
-            if self.ready.wait_until(&mut q, deadline).timed_out() {
-                return Popped::TimedOut;
-            }
-        }
-    }
-
-    pub fn interrupt(&self) {
-        self.queue.lock().interrupted = true;
-        self.ready.notify_all();
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn notice(n: usize) -> Event {
-        Event::Notice {
-            level: Level::Info,
-            message: n.to_string(),
-        }
-    }
-
-    #[test]
-    fn events_come_out_in_order() {
-        let q = EventQueue::default();
-        q.push(notice(1));
-        q.push(notice(2));
-        assert!(matches!(q.pop(Duration::ZERO), Popped::Event(e) if e == notice(1)));
-        assert!(matches!(q.pop(Duration::ZERO), Popped::Event(e) if e == notice(2)));
-        assert!(matches!(q.pop(Duration::from_millis(5)), Popped::TimedOut));
-    }
-
-    #[test]
-    fn a_full_queue_drops_the_oldest_and_says_so() {
-        let q = EventQueue::default();
-        for n in 0..CAPACITY + 3 {
-            q.push(notice(n));
-        }
-        let Popped::Event(first) = q.pop(Duration::ZERO) else {
-            panic!("no event")
-        };
-        assert!(first.message().contains("3 events were dropped"));
-        assert!(matches!(q.pop(Duration::ZERO), Popped::Event(e) if e == notice(3)));
-    }
-
-    #[test]
-    fn interrupt_wakes_a_waiting_reader() {
-        let q = std::sync::Arc::new(EventQueue::default());
-        let reader = {
-            let q = q.clone();
-            std::thread::spawn(move || {
-                matches!(q.pop(Duration::from_secs(30)), Popped::Interrupted)
-            })
-        };
-        q.interrupt();
-        assert!(reader.join().unwrap());
-    }
 
     #[test]
     fn the_scale_line_reads_like_the_readme() {

@@ -2,39 +2,43 @@
 //! single-threaded tokio runtime that owns every Heroku call.
 //!
 //! Threading model:
-//! - Hooks on the app's threads call [`Dispatcher::adjust`]: an unbounded
+//! - Hooks on the app's threads call [`Dispatcher::wake`]: an unbounded
 //!   channel send, which never blocks and never fails the caller.
-//! - The dispatcher thread never calls Ruby. What Ruby must hear (decisions,
-//!   calls, errors, requests to count) goes into an [`EventQueue`] that one
-//!   Ruby thread drains with the GVL released.
-//! - After `fork` the child owns nothing of the parent's thread: the handle
-//!   notices the pid change ([`Dispatcher::forked`]), and dropping it in the
-//!   child leaks the parent's runtime rather than touching its locks.
+//! - The dispatcher thread never calls Ruby. It asks (a [`Request`]: decide
+//!   for these pools) and tells (an [`Event`]: what happened) through an
+//!   [`Outbox`] that one Ruby thread waits on with the GVL released; that
+//!   thread owns the app's connections, takes the store's lease, counts,
+//!   decides ([`crate::decision`]) and answers with [`Dispatcher::answer`].
+//! - After `fork` the child owns nothing of the parent's thread (Ruby's
+//!   agent starts another): dropping the parent's handle in the child leaks
+//!   the parent's runtime rather than touching its locks.
 
 mod api;
 pub mod config;
 mod engine;
 pub mod event;
+pub mod outbox;
 pub mod pool;
+pub mod request;
 mod signal;
 pub mod status;
 #[cfg(test)]
 mod tests;
 
 use std::mem::ManuallyDrop;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
-use tokio::sync::Notify;
 
 pub use api::{DryRun, FormationApi};
 pub use config::{DispatcherConfig, PoolConfig, Target};
 use engine::{Engine, Input};
-pub use event::{Event, EventQueue, Level, Popped};
-use pool::{Count, Delta, PoolState};
+pub use event::{Event, Level};
+pub use outbox::{Message, Outbox};
+use pool::PoolState;
+pub use request::{Answer, Decided, Request, Why};
 pub use signal::Signal;
 pub use status::{PoolStatus, Status};
 
@@ -42,20 +46,14 @@ use crate::heroku::{Client, ClientConfig, HerokuError};
 
 struct Shared {
     inputs: UnboundedSender<Input>,
-    /// Wakes the thread inside a throttle window, for flush and shutdown.
-    urgent: Arc<Notify>,
-    events: Arc<EventQueue>,
+    outbox: Arc<Outbox>,
     status: Arc<Mutex<Status>>,
 }
 
 pub struct Dispatcher {
     shared: ManuallyDrop<Shared>,
-    /// Orders hook reports against counts (see [`pool::Count::marker`]).
-    seq: AtomicU64,
     pools: usize,
     owner_pid: u32,
-    /// The dispatcher's clock, so hook reports carry when they were made.
-    origin: tokio::time::Instant,
 }
 
 impl Dispatcher {
@@ -80,26 +78,19 @@ impl Dispatcher {
 
     pub fn start_with<A: FormationApi>(config: DispatcherConfig, api: A) -> Dispatcher {
         let (inputs, receiver) = unbounded_channel();
-        let events = Arc::new(EventQueue::default());
+        let outbox = Arc::new(Outbox::default());
         let status = Arc::new(Mutex::new(Status::default()));
         let dry_run = matches!(config.target, Target::DryRun);
-        let pools: Vec<PoolState> = config
-            .pools
-            .iter()
-            .map(|p| PoolState::new(p.clone(), config.pacing, config.count_interval))
-            .collect();
+        let pools: Vec<PoolState> = config.pools.iter().cloned().map(PoolState::new).collect();
         let count = pools.len();
-        let origin = tokio::time::Instant::now();
-        let urgent = Arc::new(Notify::new());
-        let engine_urgent = urgent.clone();
         let engine = Engine::new(
             api,
             pools,
-            config.pacing.api_throttle,
-            events.clone(),
+            config.count_interval,
+            outbox.clone(),
             status.clone(),
             dry_run,
-            origin,
+            tokio::time::Instant::now(),
         );
         std::thread::Builder::new()
             .name("middle_management".into())
@@ -108,25 +99,22 @@ impl Dispatcher {
                     .enable_all()
                     .build()
                     .expect("a tokio runtime for the dispatcher");
-                runtime.block_on(engine.run(receiver, engine_urgent));
+                runtime.block_on(engine.run(receiver));
             })
             .expect("spawning the dispatcher thread");
         Dispatcher {
             shared: ManuallyDrop::new(Shared {
                 inputs,
-                urgent,
-                events,
+                outbox,
                 status,
             }),
-            seq: AtomicU64::new(0),
             pools: count,
             owner_pid: std::process::id(),
-            origin,
         }
     }
 
     /// True in a forked child: this handle belongs to the parent's thread.
-    pub fn forked(&self) -> bool {
+    fn forked(&self) -> bool {
         std::process::id() != self.owner_pid
     }
 
@@ -134,76 +122,43 @@ impl Dispatcher {
         self.pools
     }
 
-    /// A hook saw jobs change. `due_in`: a job that becomes runnable later.
-    /// Never blocks; false when the pool does not exist or the thread is gone.
-    pub fn adjust(
-        &self,
-        pool: usize,
-        runnable: i64,
-        running: i64,
-        due_in: Option<Duration>,
-    ) -> bool {
-        if pool >= self.pools {
-            return false;
-        }
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let delta = Delta {
-            seq,
-            runnable,
-            running,
-            due_in,
-            at: self.origin.elapsed(),
-        };
-        self.shared
-            .inputs
-            .send(Input::Adjust { pool, delta })
-            .is_ok()
+    /// A hook saw a job change in `pool`; `due_in`: it was scheduled that far
+    /// ahead. Never blocks; false when the pool does not exist or the thread
+    /// is gone.
+    pub fn wake(&self, pool: usize, due_in: Option<Duration>) -> bool {
+        pool < self.pools && self.send(Input::Wake { pool, due_in })
     }
 
-    /// Read right after counting and pass back with the count: hook reports
-    /// up to it are taken as included in the count, later ones are added on
-    /// top. (Read before counting instead, every job enqueued while the
-    /// counting thread waited for the GVL would be counted twice.)
-    pub fn count_marker(&self) -> u64 {
-        self.seq.load(Ordering::Relaxed)
+    /// This process is long-running (a web server, a worker): it decides now
+    /// and looks at the queue every `count_interval`, so work scheduled by
+    /// a process that has gone is still served.
+    pub fn watch(&self) -> bool {
+        self.send(Input::Watch)
     }
 
-    pub fn counted(
-        &self,
-        pool: usize,
-        marker: u64,
-        runnable: u64,
-        running: u64,
-        next_run_in: Option<Duration>,
-    ) -> bool {
-        let count = Count {
-            marker,
-            runnable,
-            running,
-            next_run_in,
-        };
-        pool < self.pools
-            && self
-                .shared
-                .inputs
-                .send(Input::Counted { pool, count })
-                .is_ok()
+    /// Ruby's answer to a [`Request`] for `pool`.
+    pub fn answer(&self, pool: usize, answer: Answer) -> bool {
+        pool < self.pools && self.send(Input::Answer { pool, answer })
     }
 
-    /// Asks for everything pending to be sent now, throttle or not, and
-    /// returns a signal that is set when nothing is left to send. Blocking on
-    /// it is the caller's business (Ruby releases the GVL to do so).
+    fn send(&self, input: Input) -> bool {
+        self.shared.inputs.send(input).is_ok()
+    }
+
+    /// Asks every pool with news to decide now and the calls decisions left
+    /// to be made; the signal is set once every pool has settled. Blocking
+    /// on it is the caller's business (Ruby releases the GVL to do so).
     pub fn flush(&self) -> Arc<Signal> {
         let done = Arc::new(Signal::default());
-        if self.shared.inputs.send(Input::Flush(done.clone())).is_err() {
+        if !self.send(Input::Flush(done.clone())) {
             done.interrupt();
         }
-        self.shared.urgent.notify_one();
         done
     }
 
-    pub fn events(&self) -> &EventQueue {
-        &self.shared.events
+    /// Shared, so that a waiter owns what it waits on.
+    pub fn outbox(&self) -> Arc<Outbox> {
+        self.shared.outbox.clone()
     }
 
     pub fn status(&self) -> Status {
@@ -213,8 +168,7 @@ impl Dispatcher {
     /// Stops the thread after its current call; pending decisions are dropped
     /// (flush first to deliver them).
     pub fn shutdown(&self) {
-        let _ = self.shared.inputs.send(Input::Shutdown);
-        self.shared.urgent.notify_one();
+        self.send(Input::Shutdown);
     }
 }
 

@@ -1,7 +1,9 @@
-//! The dispatcher loop on tokio's paused clock. Real sockets cannot run on a
-//! paused clock (every timeout would fire at once), so these tests stand a
-//! scripted `FormationApi` in for Heroku; tests/dispatcher.rs runs the same
-//! loop against the real HTTP fake.
+//! The dispatcher loop on tokio's paused clock, with this test playing the
+//! gem's Ruby thread: it answers each request as Ruby does (a count, the
+//! real `decision::decide` over an in-memory record, the answer). Real
+//! sockets cannot run on a paused clock (every timeout would fire at once),
+//! so a scripted `FormationApi` stands in for Heroku; tests/dispatcher.rs
+//! runs the loop against the real HTTP fake.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
@@ -9,26 +11,30 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
-use tokio::sync::Notify;
 use tokio::time::{sleep, Instant};
 
 use super::api::{Formation, FormationApi};
 use super::config::PoolConfig;
 use super::engine::{Engine, Input};
-use super::event::{Event, EventQueue, Popped};
-use super::pool::{Count, Delta, PoolState};
+use super::event::Event;
+use super::outbox::{Message, Outbox};
+use super::pool::PoolState;
+use super::request::{Answer, Decided, Request, Why};
 use super::signal::Signal;
 use super::status::Status;
+use crate::decision::{decide, Counts, Record};
 use crate::heroku::{HerokuError, Reply};
 use crate::pacing::PacingConfig;
 use crate::policy::{Policy, Sizing};
 
 const SEC: Duration = Duration::from_secs(1);
+const EPOCH_MS: u64 = 1_764_000_000_000;
 
 #[derive(Clone, Default)]
 struct Scripted {
     formation: Arc<Mutex<BTreeMap<String, u32>>>,
     calls: Arc<Mutex<Vec<(Instant, Formation)>>>,
+    lists: Arc<Mutex<u32>>,
     failures: Arc<Mutex<VecDeque<HerokuError>>>,
 }
 
@@ -49,6 +55,7 @@ impl FormationApi for Scripted {
     }
 
     async fn list(&self) -> Result<Reply<Formation>, HerokuError> {
+        *self.lists.lock() += 1;
         let value = self
             .formation
             .lock()
@@ -80,104 +87,184 @@ fn pool(name: &str, max: u32) -> PoolConfig {
     }
 }
 
+/// The dispatcher, with this test as its Ruby side and its app's store.
 struct Harness {
     origin: Instant,
     inputs: UnboundedSender<Input>,
-    urgent: Arc<Notify>,
-    events: Arc<EventQueue>,
-    status: Arc<Mutex<Status>>,
+    outbox: Arc<Outbox>,
     api: Scripted,
-    seq: u64,
+    pools: Vec<PoolConfig>,
+    pacing: PacingConfig,
+    /// The app's store: one record per pool and the app's window.
+    records: Vec<Record>,
+    window_opens_at: Option<u64>,
+    /// The queue, per pool: runnable jobs.
+    jobs: Vec<u64>,
+    /// When each request was answered (to the tenth of a second), and why.
+    requests: Vec<(u64, Why)>,
+    events: Vec<Event>,
+    /// Answer the next requests "held" this long.
+    held_for: Option<Duration>,
 }
 
 impl Harness {
-    fn start(pools: Vec<PoolConfig>, api_throttle: Duration) -> Harness {
+    fn start(pools: Vec<PoolConfig>, api_throttle: Duration, count_interval: Duration) -> Harness {
         let api = Scripted::default();
-        let pacing = PacingConfig {
-            api_throttle,
-            scale_down_delay: Duration::ZERO,
-        };
-        let states = pools
-            .into_iter()
-            .map(|p| PoolState::new(p, pacing, 60 * SEC))
-            .collect();
-        let events = Arc::new(EventQueue::default());
-        let status = Arc::new(Mutex::new(Status::default()));
+        for p in &pools {
+            api.formation.lock().insert(p.name.clone(), 0);
+        }
+        let outbox = Arc::new(Outbox::default());
         let (inputs, receiver) = unbounded_channel();
         let origin = Instant::now();
+        let states = pools.iter().cloned().map(PoolState::new).collect();
         let engine = Engine::new(
             api.clone(),
             states,
-            api_throttle,
-            events.clone(),
-            status.clone(),
+            count_interval,
+            outbox.clone(),
+            Arc::new(Mutex::new(Status::default())),
             false,
             origin,
         );
-        let urgent = Arc::new(Notify::new());
-        tokio::spawn(engine.run(receiver, urgent.clone()));
+        tokio::spawn(engine.run(receiver));
+        let count = pools.len();
         Harness {
             origin,
             inputs,
-            urgent,
-            events,
-            status,
+            outbox,
             api,
-            seq: 0,
+            pools,
+            pacing: PacingConfig {
+                api_throttle,
+                scale_down_delay: Duration::ZERO,
+            },
+            records: vec![Record::default(); count],
+            window_opens_at: None,
+            jobs: vec![0; count],
+            requests: Vec::new(),
+            events: Vec::new(),
+            held_for: None,
         }
     }
 
-    /// Lets the loop run until it waits (the paused clock moves 1 ms).
-    async fn settle(&self) {
-        sleep(Duration::from_millis(1)).await;
+    fn now_ms(&self) -> u64 {
+        EPOCH_MS + self.origin.elapsed().as_millis() as u64
     }
 
-    /// Answers the dispatcher's first request to count with `runnable` jobs.
-    async fn count(&mut self, pool: usize, runnable: u64) {
-        self.settle().await;
-        let count = Count {
-            marker: self.seq,
-            runnable,
-            running: 0,
-            next_run_in: None,
-        };
+    fn wake(&self, pool: usize) {
         self.inputs
-            .send(Input::Counted { pool, count })
-            .ok()
-            .unwrap();
-        self.settle().await;
-    }
-
-    fn adjust(&mut self, pool: usize, runnable: i64) {
-        self.seq += 1;
-        let delta = Delta {
-            seq: self.seq,
-            runnable,
-            running: 0,
-            due_in: None,
-            at: self.origin.elapsed(),
-        };
-        self.inputs
-            .send(Input::Adjust { pool, delta })
+            .send(Input::Wake { pool, due_in: None })
             .ok()
             .unwrap();
     }
 
-    fn calls(&self) -> Vec<Formation> {
-        self.api
-            .calls
-            .lock()
+    /// Runs for `duration` of the paused clock, answering every request
+    /// as the gem's Ruby thread would.
+    async fn run_for(&mut self, duration: Duration) {
+        let until = Instant::now() + duration;
+        loop {
+            sleep(Duration::from_millis(1)).await;
+            loop {
+                match self.outbox.pop(Duration::ZERO) {
+                    Message::Request(request) => self.answer(request),
+                    Message::Event(event) => self.event(event),
+                    Message::TimedOut | Message::Interrupted => break,
+                }
+            }
+            if Instant::now() >= until {
+                return;
+            }
+        }
+    }
+
+    /// As the Ruby side does: a call that will be retried did not reach
+    /// Heroku, so the record forgets its quantity.
+    fn event(&mut self, event: Event) {
+        if let Event::CallFailed {
+            calls,
+            retry_in: Some(_),
+            ..
+        } = &event
+        {
+            for (name, quantity) in calls {
+                let i = self.pools.iter().position(|p| &p.name == name).unwrap();
+                if self.records[i].quantity == Some(*quantity) {
+                    self.records[i].quantity = None;
+                }
+            }
+        }
+        self.events.push(event);
+    }
+
+    fn answer(&mut self, request: Request) {
+        let tenths = (self.origin.elapsed().as_millis() as u64 + 50) / 100;
+        self.requests.push((tenths, request.why));
+        if let Some(retry_in) = self.held_for.take() {
+            for i in 0..self.pools.len() {
+                self.send(i, Answer::Held { retry_in });
+            }
+            return;
+        }
+        let now = self.now_ms();
+        let window_opens_at = self.window_opens_at; // one lease: every pool sees the same window
+        for (i, news) in request.news.iter().enumerate() {
+            let record = Record {
+                window_opens_at,
+                ..self.records[i].clone()
+            };
+            let counts = Counts {
+                runnable: self.jobs[i],
+                ..Counts::default()
+            };
+            let v = decide(&self.pools[i], self.pacing, &record, &counts, now, false);
+            self.records[i] = Record {
+                quantity: v.send.or(record.quantity),
+                window_opens_at: None,
+                memory: v.memory.clone(),
+            };
+            self.window_opens_at = self.window_opens_at.max(v.window_opens_at);
+            let decided = Decided {
+                news: *news,
+                wanted: v.wanted,
+                from: record.quantity,
+                send: v.send,
+                counts,
+                window_opens_in: v
+                    .window_opens_at
+                    .filter(|&o| o > now)
+                    .map(|o| Duration::from_millis(o - now)),
+                look_again_in: v.look_again_in,
+            };
+            self.send(i, Answer::Decided(decided));
+        }
+    }
+
+    fn send(&self, pool: usize, answer: Answer) {
+        self.inputs
+            .send(Input::Answer { pool, answer })
+            .ok()
+            .unwrap();
+    }
+
+    /// The formation calls made, with when (seconds from the start).
+    fn calls(&self) -> Vec<(u64, Formation)> {
+        let calls = self.api.calls.lock();
+        calls
             .iter()
-            .map(|(_, f)| f.clone())
+            .map(|(at, f)| ((*at - self.origin).as_secs(), f.clone()))
             .collect()
     }
 
-    fn events(&self) -> Vec<Event> {
-        let mut events = Vec::new();
-        while let Popped::Event(e) = self.events.pop(Duration::ZERO) {
-            events.push(e);
+    async fn flush(&mut self) -> bool {
+        let done = Arc::new(Signal::default());
+        self.inputs.send(Input::Flush(done.clone())).ok().unwrap();
+        for _ in 0..100 {
+            self.run_for(Duration::from_millis(10)).await;
+            if done.wait(Duration::ZERO) {
+                return true;
+            }
         }
-        events
+        false
     }
 }
 
@@ -186,245 +273,128 @@ fn set(t: &str, q: u32) -> Formation {
 }
 
 #[tokio::test(start_paused = true)]
-async fn asks_for_a_count_first_then_scales_at_once() {
-    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC);
-    h.adjust(0, 1);
-    h.settle().await;
-    assert!(h.events().contains(&Event::Recount { pool: 0 }));
-    assert!(h.calls().is_empty(), "nothing is decided before the count");
-    h.count(0, 3).await;
-    assert_eq!(h.calls(), vec![set("worker", 3)]);
-    assert_eq!(h.status.lock().pools[0].known, Some(3));
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_burst_inside_the_window_goes_out_once_with_the_latest_value() {
-    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC);
-    h.adjust(0, 1);
-    h.count(0, 1).await;
-    for _ in 0..500 {
-        h.adjust(0, 1);
-    }
-    h.settle().await;
-    assert_eq!(h.calls(), vec![set("worker", 1)], "the window is closed");
-    sleep(10 * SEC).await;
+async fn a_wake_asks_for_a_decision_at_once_and_makes_its_call() {
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, Duration::ZERO);
+    h.jobs[0] = 3;
+    h.wake(0);
+    h.run_for(SEC).await;
+    assert_eq!(h.requests, vec![(0, Why::News)]);
+    assert_eq!(h.calls(), vec![(0, set("worker", 3))]);
     assert_eq!(
-        h.calls().len(),
+        *h.api.lists.lock(),
         1,
-        "reports that waited are confirmed by a count first"
+        "Heroku's formation was read: the record did not know it"
     );
-    h.count(0, 501).await;
-    assert_eq!(h.calls(), vec![set("worker", 1), set("worker", 10)]);
-    let times: Vec<Instant> = h.api.calls.lock().iter().map(|(t, _)| *t).collect();
-    assert!(times[1] - times[0] >= 10 * SEC);
-    sleep(60 * SEC).await;
-    assert_eq!(h.calls().len(), 2, "nothing changed, nothing sent");
-}
-
-#[tokio::test(start_paused = true)]
-async fn transient_failures_are_retried_with_growing_delays_and_the_latest_value() {
-    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO);
-    h.api
-        .failures
-        .lock()
-        .extend([api_error(503, ""), api_error(503, ""), api_error(503, "")]);
-    h.adjust(0, 1);
-    h.count(0, 2).await;
-    h.adjust(0, 3); // changes while failing: the retry carries 5
-    sleep(30 * SEC).await;
-    let calls = h.api.calls.lock().clone();
-    assert_eq!(calls.len(), 4, "three failures and a success");
-    assert_eq!(calls.last().unwrap().1, set("worker", 5));
-    let gaps: Vec<Duration> = calls.windows(2).map(|w| w[1].0 - w[0].0).collect();
-    assert!(
-        gaps[0] >= SEC / 2 && gaps[1] >= SEC && gaps[2] >= 2 * SEC,
-        "backoff grows: {gaps:?}"
-    );
-    assert_eq!(*h.api.formation.lock().get("worker").unwrap(), 5);
-    let failed = h
-        .events()
-        .iter()
-        .filter(|e| {
-            matches!(
-                e,
-                Event::CallFailed {
-                    retry_in: Some(_),
-                    ..
-                }
-            )
-        })
-        .count();
-    assert_eq!(failed, 3);
-}
-
-#[tokio::test(start_paused = true)]
-async fn a_refusal_is_reported_and_not_repeated_until_the_wish_changes() {
-    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO);
-    h.api
-        .failures
-        .lock()
-        .push_back(api_error(401, "unauthorized"));
-    h.adjust(0, 1);
-    h.count(0, 2).await;
-    sleep(300 * SEC).await;
-    assert_eq!(h.calls().len(), 1, "no hammering on 401");
     assert!(h
-        .events()
+        .events
         .iter()
-        .any(|e| matches!(e, Event::CallFailed { retry_in: None, error, .. } if error.status() == Some(401))));
-    h.adjust(0, 1);
-    h.settle().await;
-    assert_eq!(h.calls(), vec![set("worker", 2), set("worker", 3)]);
+        .any(|e| e.message() == "scaled worker 0 -> 3 (3 outstanding, 1 job per worker)"));
 }
 
 #[tokio::test(start_paused = true)]
-async fn flush_sends_now_whatever_the_throttle() {
-    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC);
-    h.adjust(0, 1);
-    h.count(0, 1).await;
-    h.adjust(0, 4);
-    let done = Arc::new(Signal::default());
-    h.inputs.send(Input::Flush(done.clone())).ok().unwrap();
-    h.urgent.notify_one();
-    h.settle().await;
-    assert!(done.wait(Duration::ZERO), "flushed");
-    assert_eq!(h.calls(), vec![set("worker", 1), set("worker", 5)]);
-}
-
-#[tokio::test(start_paused = true)]
-async fn pools_changing_in_one_window_travel_in_one_batch() {
-    let mut h = Harness::start(vec![pool("worker", 10), pool("urgent_worker", 5)], 10 * SEC);
-    h.api
-        .formation
-        .lock()
-        .extend([("worker".into(), 0), ("urgent_worker".into(), 0)]);
-    h.adjust(0, 1);
-    h.adjust(1, 1);
-    h.settle().await;
-    h.count(0, 2).await;
-    h.count(1, 0).await; // urgent first learns Heroku's formation: nothing to send
-    assert_eq!(h.calls(), vec![set("worker", 2)]);
-    h.adjust(0, 1);
-    h.adjust(1, 1);
-    sleep(6 * SEC).await;
-    assert_eq!(h.calls().len(), 1, "the window is closed");
-    // Reports that waited for the window are confirmed by a count first.
-    let marker = h.seq;
-    for (pool, runnable) in [(0, 3), (1, 1)] {
-        let count = Count {
-            marker,
-            runnable,
-            running: 0,
-            next_run_in: None,
-        };
-        h.inputs.send(Input::Counted { pool, count }).ok().unwrap();
+async fn a_burst_inside_the_window_costs_one_decision_now_and_one_when_it_opens() {
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, Duration::ZERO);
+    h.jobs[0] = 1;
+    h.wake(0);
+    h.run_for(SEC).await;
+    for _ in 0..10_000 {
+        h.jobs[0] += 1;
+        h.wake(0);
     }
-    sleep(4 * SEC).await;
-    h.settle().await;
+    h.run_for(15 * SEC).await;
+    assert_eq!(
+        h.calls(),
+        vec![(0, set("worker", 1)), (10, set("worker", 10))]
+    );
+    let at: Vec<(u64, Why)> = h.requests.iter().map(|(at, why)| (at / 10, *why)).collect();
+    // Not a decision per wake: news cannot lead to a call before the app's
+    // window opens, and is decided when it does, from a fresh count.
+    assert_eq!(at, vec![(0, Why::News), (10, Why::News)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_lease_is_tried_again_when_it_frees() {
+    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
+    h.jobs[0] = 2;
+    h.held_for = Some(SEC / 2);
+    h.wake(0);
+    h.run_for(2 * SEC).await;
+    let at: Vec<u64> = h.requests.iter().map(|(at, _)| *at).collect();
+    assert_eq!(at, vec![0, 5], "tenths of a second");
+    assert_eq!(h.calls(), vec![(0, set("worker", 2))]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_transient_failure_is_decided_again_after_the_backoff_and_a_refusal_is_not() {
+    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
+    h.api
+        .failures
+        .lock()
+        .push_back(api_error(503, "unavailable"));
+    h.jobs[0] = 4;
+    h.wake(0);
+    h.run_for(5 * SEC).await;
     let calls = h.calls();
     assert_eq!(calls.len(), 2, "{calls:?}");
-    assert_eq!(
-        calls[1],
-        vec![("worker".into(), 3), ("urgent_worker".into(), 1)]
-    );
-}
+    assert_eq!(calls[1].1, set("worker", 4));
+    assert!(h.events.iter().any(|e| matches!(e, Event::CallFailed { retry_in: Some(_), calls, .. } if calls == &vec![("worker".to_string(), 4)])));
 
-#[tokio::test(start_paused = true)]
-async fn one_pool_refused_does_not_hold_back_the_other() {
-    let mut eco = pool("worker", 4);
-    eco.eco = true;
-    eco.formation_types = (1..=2).map(|i| format!("worker{i}")).collect();
-    let mut h = Harness::start(vec![eco, pool("urgent_worker", 5)], Duration::ZERO);
     h.api
         .failures
         .lock()
-        .push_back(api_error(422, "cannot_update_above_limit"));
-    h.api
-        .failures
-        .lock()
-        .push_back(api_error(422, "cannot_update_above_limit"));
-    h.adjust(0, 1);
-    h.adjust(1, 1);
-    h.settle().await;
-    let marker = h.seq;
-    for pool in 0..2 {
-        let count = Count {
-            marker,
-            runnable: 2,
-            running: 0,
-            next_run_in: None,
-        };
-        h.inputs.send(Input::Counted { pool, count }).ok().unwrap();
-    }
-    h.settle().await;
-    let calls = h.calls();
+        .push_back(api_error(422, "invalid_params"));
+    h.jobs[0] = 6;
+    h.wake(0);
+    h.run_for(60 * SEC).await;
+    assert_eq!(h.calls().len(), 3, "a refusal is not asked again by itself");
+    assert!(h
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::CallFailed { retry_in: None, .. })));
+}
+
+#[tokio::test(start_paused = true)]
+async fn pools_that_change_together_go_out_in_one_batch() {
+    let mut h = Harness::start(
+        vec![pool("worker", 10), pool("urgent", 2)],
+        10 * SEC,
+        Duration::ZERO,
+    );
+    h.jobs = vec![3, 5];
+    h.wake(1);
+    h.run_for(SEC).await;
     assert_eq!(
-        calls[0].len(),
-        3,
-        "one batch: worker1, worker2, urgent_worker"
+        h.calls(),
+        vec![(0, vec![("worker".into(), 3), ("urgent".into(), 2)])]
     );
-    assert_eq!(calls.last().unwrap(), &set("urgent_worker", 2));
-    assert_eq!(*h.api.formation.lock().get("urgent_worker").unwrap(), 2);
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_scale_down_waits_for_a_fresh_count() {
-    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO);
-    h.adjust(0, 1);
-    h.count(0, 3).await;
-    h.events();
-    sleep(5 * SEC).await;
-    h.adjust(0, -1); // another process may have enqueued meanwhile: count first
-    h.settle().await;
-    assert_eq!(h.calls(), vec![set("worker", 3)]);
-    assert!(h.events().contains(&Event::Recount { pool: 0 }));
-    h.count(0, 4).await; // it had
-    assert_eq!(h.calls(), vec![set("worker", 3), set("worker", 4)]);
-}
-
-#[test]
-fn reports_made_while_counting_are_added_once() {
-    let mut state = PoolState::new(pool("worker", 10), PacingConfig::default(), 60 * SEC);
-    assert!(state.wants_recount(Duration::ZERO, true));
-    for seq in 1..=3 {
-        state.adjust(
-            Duration::ZERO,
-            Delta {
-                seq,
-                runnable: 1,
-                running: 0,
-                due_in: None,
-                at: Duration::ZERO,
-            },
-        );
-    }
-    // The count saw the first two (the marker is read after counting).
-    state.counted(
-        SEC,
-        Count {
-            marker: 2,
-            runnable: 2,
-            running: 0,
-            next_run_in: None,
-        },
-    );
-    assert_eq!(state.counts(), (3, 0, None));
+async fn a_flush_decides_news_at_once_even_inside_the_window_and_reports_when_settled() {
+    let mut h = Harness::start(vec![pool("worker", 10)], 60 * SEC, Duration::ZERO);
+    h.jobs[0] = 1;
+    h.wake(0);
+    h.run_for(SEC).await;
+    assert!(h.flush().await, "nothing pending: at once");
+    h.jobs[0] = 5;
+    h.wake(0);
+    h.run_for(2 * SEC).await; // the news waits: the window is closed
+    assert_eq!(h.requests.len(), 1);
+    assert!(h.flush().await);
+    assert_eq!(h.requests.last().unwrap().1, Why::Flush);
+    // Inside the app's window even a flush calls nothing (an exiting process
+    // leaves its news in the store): one call in all.
+    assert_eq!(h.calls().len(), 1);
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_rate_limited_call_waits_for_the_bucket_to_refill() {
-    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO);
-    h.api.failures.lock().push_back(HerokuError::Api {
-        status: 429,
-        id: "rate_limit".into(),
-        message: "Your account reached the API rate limit".into(),
-        rate_limit_remaining: Some(0),
-    });
-    h.adjust(0, 1);
-    h.count(0, 2).await;
-    sleep(59 * SEC).await;
-    assert_eq!(h.calls().len(), 1, "no retry before the bucket refills");
-    sleep(2 * SEC).await;
-    h.count(0, 2).await; // a wish that waited is confirmed by a count first
-    assert_eq!(h.calls(), vec![set("worker", 2), set("worker", 2)]);
+async fn a_long_running_process_decides_at_once_and_then_every_count_interval() {
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, 60 * SEC);
+    h.inputs.send(Input::Watch).ok().unwrap();
+    h.run_for(150 * SEC).await;
+    let whys: Vec<(u64, Why)> = h.requests.iter().map(|(at, why)| (at / 10, *why)).collect();
+    assert_eq!(
+        whys,
+        vec![(0, Why::Boot), (60, Why::Periodic), (120, Why::Periodic)]
+    );
 }

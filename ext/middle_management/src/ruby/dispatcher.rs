@@ -1,17 +1,32 @@
-//! `MiddleManagement::Native::Dispatcher`: the Ruby handle of the background
-//! dispatcher. Methods that wait release the GVL; the rest return at once.
+//! `MiddleManagement::Internal::Native::Dispatcher`: the Ruby handle of the
+//! background dispatcher. Methods that wait release the GVL, and own what
+//! they wait on (it outlives the handle if Ruby frees that meanwhile); the
+//! rest return at once.
 
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use magnus::{Error, IntoValue, RArray, RHash, Ruby, Value};
 
-use super::errors::{configuration_error, error};
+use super::errors::configuration_error;
 use super::gvl::without_gvl;
+use super::request::RbRequest;
 use super::settings::dispatcher_config;
-use crate::dispatcher::{Dispatcher, Event, Level, Popped, Status};
+use super::verdict::RbVerdict;
+use crate::decision::{self, Counts, Record};
+use crate::dispatcher::{
+    Answer, Decided, Dispatcher, DispatcherConfig, Event, Level, Message, Status,
+};
 
-#[magnus::wrap(class = "MiddleManagement::Native::Dispatcher", free_immediately, size)]
-pub struct RbDispatcher(Dispatcher);
+#[magnus::wrap(
+    class = "MiddleManagement::Internal::Native::Dispatcher",
+    free_immediately,
+    size
+)]
+pub struct RbDispatcher {
+    dispatcher: Dispatcher,
+    config: Arc<DispatcherConfig>,
+}
 
 fn duration(seconds: f64) -> Duration {
     Duration::try_from_secs_f64(seconds).unwrap_or(Duration::ZERO)
@@ -20,61 +35,138 @@ fn duration(seconds: f64) -> Duration {
 impl RbDispatcher {
     pub fn new(ruby: &Ruby, settings: RHash) -> Result<Self, Error> {
         let config = dispatcher_config(ruby, settings)?;
-        Dispatcher::start(config)
-            .map(RbDispatcher)
-            .map_err(|e| configuration_error(e.to_string()))
+        let dispatcher =
+            Dispatcher::start(config.clone()).map_err(|e| configuration_error(e.to_string()))?;
+        Ok(RbDispatcher {
+            dispatcher,
+            config: Arc::new(config),
+        })
     }
 
     /// The hot path of every hook: a channel send.
-    pub fn adjust(&self, pool: usize, runnable: i64, running: i64, due_in: Option<f64>) -> bool {
-        self.0.adjust(pool, runnable, running, due_in.map(duration))
+    pub fn wake(&self, pool: usize, due_in: Option<f64>) -> bool {
+        self.dispatcher.wake(pool, due_in.map(duration))
     }
 
-    pub fn count_marker(&self) -> u64 {
-        self.0.count_marker()
+    pub fn watch(&self) -> bool {
+        self.dispatcher.watch()
     }
 
-    pub fn counted(
-        &self,
-        pool: usize,
-        marker: u64,
-        runnable: u64,
-        running: u64,
-        next_run_in: Option<f64>,
-    ) -> bool {
-        self.0
-            .counted(pool, marker, runnable, running, next_run_in.map(duration))
-    }
-
-    /// Sends what is pending now and waits up to `timeout` seconds for it.
-    pub fn flush(&self, timeout: f64) -> bool {
-        let done = self.0.flush();
-        without_gvl(|| done.wait(duration(timeout)), || done.interrupt()).unwrap_or(false)
-    }
-
-    /// The next event as a Hash, or nil after `timeout` seconds (or an interrupt).
-    pub fn next_event(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Option<RHash>, Error> {
-        let events = rb_self.0.events();
-        match without_gvl(|| events.pop(duration(timeout)), || events.interrupt()) {
-            Some(Popped::Event(event)) => event_hash(ruby, &event).map(Some),
+    /// The next Request, or event as a Hash, or nil after `timeout` seconds
+    /// (or an interrupt).
+    pub fn next_message(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Option<Value>, Error> {
+        let outbox = rb_self.dispatcher.outbox();
+        let waiting = outbox.clone();
+        match without_gvl(
+            move || outbox.pop(duration(timeout)),
+            move || waiting.interrupt(),
+        ) {
+            Some(Message::Request(request)) => Ok(Some(RbRequest(request).into_value_with(ruby))),
+            Some(Message::Event(event)) => {
+                Ok(Some(event_hash(ruby, &event)?.into_value_with(ruby)))
+            }
             _ => Ok(None),
         }
     }
 
+    /// One pool's decision from a fresh count and the store's record. Pure
+    /// and quick: made on the calling thread, under the store's lease.
+    #[allow(clippy::too_many_arguments)]
+    pub fn verdict(
+        &self,
+        pool: usize,
+        runnable: u64,
+        running: u64,
+        next_run_in: Option<f64>,
+        quantity: Option<u32>,
+        window_opens_at: Option<u64>,
+        memory: Option<String>,
+        now_ms: u64,
+        ignore_window: bool,
+    ) -> Result<RbVerdict, Error> {
+        let config = self
+            .config
+            .pools
+            .get(pool)
+            .ok_or_else(|| configuration_error(format!("no pool #{pool}")))?;
+        let counts = Counts {
+            runnable,
+            running,
+            next_run_in: next_run_in.map(duration),
+        };
+        let record = Record {
+            quantity,
+            window_opens_at,
+            memory: memory.unwrap_or_default(),
+        };
+        let verdict = decision::decide(
+            config,
+            self.config.pacing,
+            &record,
+            &counts,
+            now_ms,
+            ignore_window,
+        );
+        Ok(RbVerdict {
+            verdict,
+            from: quantity,
+            counts,
+            now_ms,
+        })
+    }
+
+    /// The verdict for `pool` is recorded in the store (`settled`), or it
+    /// could not be (the lease was lost: nothing is sent).
+    pub fn decided(&self, pool: usize, news: u64, verdict: &RbVerdict, settled: bool) -> bool {
+        let v = &verdict.verdict;
+        let window_opens_in = v
+            .window_opens_at
+            .filter(|&opens| opens > verdict.now_ms)
+            .map(|opens| Duration::from_millis(opens - verdict.now_ms));
+        let decided = Decided {
+            news,
+            wanted: v.wanted,
+            from: verdict.from,
+            send: v.send.filter(|_| settled),
+            counts: verdict.counts,
+            window_opens_in,
+            look_again_in: v.look_again_in,
+        };
+        self.dispatcher.answer(pool, Answer::Decided(decided))
+    }
+
+    /// Another process holds the lease or has just decided.
+    pub fn held(&self, pool: usize, retry_in: f64) -> bool {
+        self.dispatcher.answer(
+            pool,
+            Answer::Held {
+                retry_in: duration(retry_in),
+            },
+        )
+    }
+
+    /// The decision could not be made (logged by Ruby).
+    pub fn failed(&self, pool: usize) -> bool {
+        self.dispatcher.answer(pool, Answer::Failed)
+    }
+
+    /// Decides and sends what is pending now, waiting up to `timeout` seconds.
+    pub fn flush(&self, timeout: f64) -> bool {
+        let done = self.dispatcher.flush();
+        let waiting = done.clone();
+        without_gvl(
+            move || done.wait(duration(timeout)),
+            move || waiting.interrupt(),
+        )
+        .unwrap_or(false)
+    }
+
     pub fn status(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
-        status_hash(ruby, &rb_self.0.status())
+        status_hash(ruby, &rb_self.dispatcher.status())
     }
 
-    pub fn forked(&self) -> bool {
-        self.0.forked()
-    }
-
-    pub fn shutdown(&self) -> Result<(), Error> {
-        if self.0.forked() {
-            return Err(error("this dispatcher belongs to the parent process"));
-        }
-        self.0.shutdown();
-        Ok(())
+    pub fn shutdown(&self) {
+        self.dispatcher.shutdown();
     }
 }
 
@@ -104,24 +196,6 @@ fn event_hash(ruby: &Ruby, event: &Event) -> Result<RHash, Error> {
     )?;
     set("message", event.message().into_value_with(ruby))?;
     let kind = match event {
-        Event::Recount { pool } => {
-            set("pool", pool.into_value_with(ruby))?;
-            "recount"
-        }
-        Event::Decided {
-            pool,
-            workers,
-            reason,
-            runnable,
-            running,
-        } => {
-            set("pool", pool.as_str().into_value_with(ruby))?;
-            set("workers", workers.into_value_with(ruby))?;
-            set("reason", reason.as_str().into_value_with(ruby))?;
-            set("runnable", runnable.into_value_with(ruby))?;
-            set("running", running.into_value_with(ruby))?;
-            "decided"
-        }
         Event::Scaled {
             pool,
             from,
@@ -143,12 +217,13 @@ fn event_hash(ruby: &Ruby, event: &Event) -> Result<RHash, Error> {
             "scaled"
         }
         Event::CallFailed {
-            pools,
+            calls,
             error,
             retry_in,
         } => {
-            let pools = RArray::from_iter(pools.iter().map(String::as_str));
+            let pools = RArray::from_iter(calls.iter().map(|(pool, _)| pool.as_str()));
             set("pools", pools.into_value_with(ruby))?;
+            set("calls", formation_hash(ruby, calls)?.into_value_with(ruby))?;
             set(
                 "error_kind",
                 ruby.to_symbol(error.kind()).into_value_with(ruby),

@@ -13,7 +13,3 @@ fn gem_exception(name: &str) -> ExceptionClass {
 pub fn configuration_error(message: impl Into<String>) -> Error {
     Error::new(gem_exception("ConfigurationError"), message.into())
 }
-
-pub fn error(message: impl Into<String>) -> Error {
-    Error::new(gem_exception("Error"), message.into())
-}

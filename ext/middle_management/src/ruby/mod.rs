@@ -1,32 +1,52 @@
-//! The Ruby-facing layer: `MiddleManagement::Native`, private to the gem.
+//! The Ruby-facing layer: `MiddleManagement::Internal::Native`, private to
+//! the gem (its Ruby side is `MiddleManagement::Agent` and friends).
 //! Everything else in the crate is plain Rust; this is the only place that
-//! knows about magnus.
+//! knows about magnus. One file per Ruby class.
 
 mod dispatcher;
 mod errors;
 mod gvl;
+mod request;
 mod settings;
+mod verdict;
 
 use magnus::{function, method, prelude::*, Error, Ruby};
 
 use dispatcher::RbDispatcher;
+use request::RbRequest;
+use verdict::RbVerdict;
 
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = ruby
         .define_module("MiddleManagement")?
+        .define_module("Internal")?
         .define_module("Native")?;
     native.define_singleton_method("crate_version", function!(crate_version, 0))?;
 
     let class = native.define_class("Dispatcher", ruby.class_object())?;
     class.define_singleton_method("new", function!(RbDispatcher::new, 1))?;
-    class.define_method("adjust", method!(RbDispatcher::adjust, 4))?;
-    class.define_method("count_marker", method!(RbDispatcher::count_marker, 0))?;
-    class.define_method("counted", method!(RbDispatcher::counted, 5))?;
+    class.define_method("wake", method!(RbDispatcher::wake, 2))?;
+    class.define_method("watch", method!(RbDispatcher::watch, 0))?;
+    class.define_method("next_message", method!(RbDispatcher::next_message, 1))?;
+    class.define_method("verdict", method!(RbDispatcher::verdict, 9))?;
+    class.define_method("decided", method!(RbDispatcher::decided, 4))?;
+    class.define_method("held", method!(RbDispatcher::held, 2))?;
+    class.define_method("failed", method!(RbDispatcher::failed, 1))?;
     class.define_method("flush", method!(RbDispatcher::flush, 1))?;
-    class.define_method("next_event", method!(RbDispatcher::next_event, 1))?;
     class.define_method("status", method!(RbDispatcher::status, 0))?;
-    class.define_method("forked?", method!(RbDispatcher::forked, 0))?;
     class.define_method("shutdown", method!(RbDispatcher::shutdown, 0))?;
+
+    let request = native.define_class("Request", ruby.class_object())?;
+    request.define_method("why", method!(RbRequest::why, 0))?;
+    request.define_method("news", method!(RbRequest::news, 0))?;
+
+    let verdict = native.define_class("Verdict", ruby.class_object())?;
+    verdict.define_method("wanted", method!(RbVerdict::wanted, 0))?;
+    verdict.define_method("send_quantity", method!(RbVerdict::send_quantity, 0))?;
+    verdict.define_method("window_opens_at", method!(RbVerdict::window_opens_at, 0))?;
+    verdict.define_method("memory", method!(RbVerdict::memory, 0))?;
+    verdict.define_method("reason", method!(RbVerdict::reason, 0))?;
+    verdict.define_method("look_again_in", method!(RbVerdict::look_again_in, 0))?;
     Ok(())
 }
 

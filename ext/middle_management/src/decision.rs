@@ -1,0 +1,303 @@
+//! One decision for one pool, made by whichever process holds the app's
+//! decision lease: the fresh count and the app's shared record in, what to
+//! want, whether to call Heroku and what to record out. Pure: the record's
+//! clock (the store's, in milliseconds since the epoch) is passed in.
+
+use std::time::Duration;
+
+use crate::dispatcher::PoolConfig;
+use crate::pacing::{Pacer, PacingConfig, Step};
+use crate::policy::{Observation, Reason};
+
+/// What the app's store keeps for a pool, as far as deciding goes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Record {
+    /// The quantity last sent to Heroku (None: unknown, or a call failed).
+    pub quantity: Option<u32>,
+    /// No formation call for the app before this (store ms).
+    pub window_opens_at: Option<u64>,
+    /// The pacing's memory of recent wishes (`Pacer::memory`).
+    pub memory: String,
+}
+
+/// A count taken for this decision, after the lease was taken.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub runnable: u64,
+    pub running: u64,
+    pub next_run_in: Option<Duration>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// What the policy wants now (floors and clamps applied).
+    pub wanted: u32,
+    pub reason: Reason,
+    /// Call Heroku with this quantity now.
+    pub send: Option<u32>,
+    /// To record: the window after this decision (moved only by a call).
+    pub window_opens_at: Option<u64>,
+    /// To record: the pacing's memory after this decision.
+    pub memory: String,
+    /// Decide again this soon even without news: a change waits for the
+    /// window or the scale-down delay, or a scheduled job needs a worker.
+    pub look_again_in: Option<Duration>,
+}
+
+/// `ignore_window`: the app has no shared store and this process is exiting
+/// (its own window is all there is, and nobody else will send this).
+pub fn decide(
+    pool: &PoolConfig,
+    pacing: PacingConfig,
+    record: &Record,
+    counts: &Counts,
+    now_ms: u64,
+    ignore_window: bool,
+) -> Verdict {
+    let now = Duration::from_millis(now_ms);
+    let last_call = record
+        .window_opens_at
+        .filter(|_| !ignore_window)
+        .map(|opens| Duration::from_millis(opens).saturating_sub(pacing.api_throttle));
+    let mut pacer = Pacer::restore(pacing, record.quantity, last_call, &record.memory);
+    let decision = pool.policy.decide(&Observation {
+        runnable: counts.runnable,
+        running: counts.running,
+        next_run_in: counts.next_run_in,
+    });
+    pacer.desire(now, decision.workers);
+    let send = match pacer.poll(now) {
+        Step::Send(quantity) => {
+            pacer.sent(now, quantity);
+            pacer.known(quantity);
+            Some(quantity)
+        }
+        _ => None,
+    };
+    // What is still to come after this decision's call, if any: the rest of
+    // a scale-down held by the delay, or a change waiting for the window.
+    let wait = match pacer.poll(now) {
+        Step::WaitUntil(at) => Some(at.saturating_sub(now)),
+        Step::Send(_) | Step::Idle => None,
+    };
+    let window_opens_at = match send {
+        Some(_) => Some(now_ms + millis(pacing.api_throttle)),
+        None => record.window_opens_at,
+    };
+    Verdict {
+        wanted: decision.workers,
+        reason: decision.reason,
+        send,
+        window_opens_at,
+        memory: pacer.memory(),
+        look_again_in: [wait, decision.consult_at_in].into_iter().flatten().min(),
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Policy, Sizing};
+
+    const T0: u64 = 1_764_000_000_000; // a store clock reading, ms
+
+    fn pool(max: u32) -> PoolConfig {
+        PoolConfig {
+            name: "worker".into(),
+            formation_types: vec!["worker".into()],
+            eco: false,
+            policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30))
+                .unwrap(),
+        }
+    }
+
+    fn pacing(throttle: u64, delay: u64) -> PacingConfig {
+        PacingConfig {
+            api_throttle: Duration::from_secs(throttle),
+            scale_down_delay: Duration::from_secs(delay),
+        }
+    }
+
+    fn jobs(runnable: u64, running: u64) -> Counts {
+        Counts {
+            runnable,
+            running,
+            next_run_in: None,
+        }
+    }
+
+    /// Applies a verdict as the store would record it.
+    fn record_of(before: &Record, verdict: &Verdict) -> Record {
+        Record {
+            quantity: verdict.send.or(before.quantity),
+            window_opens_at: verdict.window_opens_at,
+            memory: verdict.memory.clone(),
+        }
+    }
+
+    #[test]
+    fn the_first_decision_calls_at_once_and_opens_the_window() {
+        let v = decide(
+            &pool(10),
+            pacing(10, 0),
+            &Record::default(),
+            &jobs(3, 0),
+            T0,
+            false,
+        );
+        assert_eq!((v.wanted, v.send), (3, Some(3)));
+        assert_eq!(v.window_opens_at, Some(T0 + 10_000));
+        assert_eq!(v.look_again_in, None);
+    }
+
+    #[test]
+    fn inside_the_window_nothing_is_sent_and_the_next_look_is_when_it_opens() {
+        let first = decide(
+            &pool(10),
+            pacing(10, 0),
+            &Record::default(),
+            &jobs(3, 0),
+            T0,
+            false,
+        );
+        let record = record_of(&Record::default(), &first);
+        let v = decide(
+            &pool(10),
+            pacing(10, 0),
+            &record,
+            &jobs(7, 0),
+            T0 + 4_000,
+            false,
+        );
+        assert_eq!((v.wanted, v.send), (7, None));
+        assert_eq!(
+            v.window_opens_at,
+            Some(T0 + 10_000),
+            "the window is not moved"
+        );
+        assert_eq!(v.look_again_in, Some(Duration::from_secs(6)));
+
+        let record = record_of(&record, &v);
+        let v = decide(
+            &pool(10),
+            pacing(10, 0),
+            &record,
+            &jobs(7, 0),
+            T0 + 10_000,
+            false,
+        );
+        assert_eq!(v.send, Some(7), "a fresh decision when the window opens");
+    }
+
+    #[test]
+    fn no_call_when_heroku_has_the_wanted_quantity() {
+        let record = Record {
+            quantity: Some(4),
+            ..Record::default()
+        };
+        let v = decide(&pool(10), pacing(10, 0), &record, &jobs(4, 0), T0, false);
+        assert_eq!((v.send, v.look_again_in), (None, None));
+        assert_eq!(v.window_opens_at, None);
+    }
+
+    #[test]
+    fn an_exit_without_a_shared_store_sends_whatever_the_window() {
+        let record = Record {
+            quantity: Some(1),
+            window_opens_at: Some(T0 + 50_000),
+            memory: String::new(),
+        };
+        let v = decide(&pool(10), pacing(60, 0), &record, &jobs(10, 0), T0, true);
+        assert_eq!(v.send, Some(10));
+    }
+
+    #[test]
+    fn the_scale_down_delay_holds_across_decisions_made_by_different_processes() {
+        // Each decision restores the pacer from the record alone, as a
+        // decision made in another process would.
+        let mut record = Record::default();
+        let mut now = T0;
+        let mut sent = Vec::new();
+        for (after, outstanding) in [(0, 8), (5, 2), (20, 2), (31, 2), (40, 0)] {
+            now = T0 + after * 1_000;
+            let v = decide(
+                &pool(10),
+                pacing(1, 30),
+                &record,
+                &jobs(outstanding, 0),
+                now,
+                false,
+            );
+            sent.extend(v.send);
+            record = record_of(&record, &v);
+        }
+        assert_eq!(
+            sent,
+            vec![8, 2],
+            "2 only once 8 has not been wanted for 30 s"
+        );
+        let v = decide(
+            &pool(10),
+            pacing(1, 30),
+            &record,
+            &jobs(0, 0),
+            now + 1_000,
+            false,
+        );
+        assert_eq!(v.send, None, "0 waits for its own 30 s");
+        assert!(v.look_again_in.is_some());
+    }
+
+    #[test]
+    fn a_call_held_up_by_the_scale_down_delay_asks_for_a_look_when_it_may_go() {
+        let mut record = Record::default();
+        let first = decide(&pool(10), pacing(0, 2), &record, &jobs(5, 0), T0, false);
+        record = record_of(&record, &first);
+        let v = decide(
+            &pool(10),
+            pacing(0, 2),
+            &record,
+            &jobs(4, 0),
+            T0 + 3_000,
+            false,
+        );
+        assert_eq!(v.send, None, "5 was wanted within the last 2 s");
+        record = record_of(&record, &v);
+        let v = decide(
+            &pool(10),
+            pacing(0, 2),
+            &record,
+            &jobs(0, 0),
+            T0 + 5_500,
+            false,
+        );
+        assert_eq!(v.send, Some(4), "4 was wanted within the last 2 s");
+        assert_eq!(
+            v.look_again_in,
+            Some(Duration::from_secs(2)),
+            "0 may go 2 s after 4 was last wanted"
+        );
+    }
+
+    #[test]
+    fn a_scheduled_job_asks_for_a_look_when_it_enters_the_wake_lead() {
+        let counts = Counts {
+            next_run_in: Some(Duration::from_secs(100)),
+            ..Counts::default()
+        };
+        let v = decide(
+            &pool(10),
+            pacing(10, 0),
+            &Record::default(),
+            &counts,
+            T0,
+            false,
+        );
+        assert_eq!(v.wanted, 0);
+        assert_eq!(v.look_again_in, Some(Duration::from_secs(70)));
+    }
+}

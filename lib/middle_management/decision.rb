@@ -1,0 +1,75 @@
+module MiddleManagement
+  # The decisions the dispatcher asks for, made on the coordinator thread
+  # (it owns the app's connections): take the app's lease in the store,
+  # count every pool, let the native engine decide from those fresh counts
+  # and the app's record, record the verdicts and free the lease in one
+  # step, and answer the dispatcher, which makes the calls they ask for.
+  class Decision
+    # Why the dispatcher asks => how long after the app's last decision this
+    # one may be skipped: news from many processes costs one count per gap.
+    NEWS_GAP = 1.0 # seconds, at most API_THROTTLE
+
+    def initialize(agent, dispatcher, configuration, log)
+      @agent = agent
+      @dispatcher = dispatcher
+      @pools = configuration.pools
+      @log = log
+      news_gap = [NEWS_GAP, configuration.api_throttle].min
+      @gaps = { news: news_gap, due: news_gap, boot: news_gap, periodic: configuration.count_interval, flush: 0 }
+    end
+
+    def run(request)
+      why = request.why
+      news = request.news
+      store = @agent.store
+      lease = store.claim(@pools.map(&:name), gap: (@gaps.fetch(why) * 1000).round)
+      return @pools.each_index { |index| @dispatcher.held(index, lease.retry_in) } if lease.held?
+
+      decide(lease, store, why, news)
+    rescue StandardError => e
+      @log.failure("could not decide", e)
+      lease.release if lease && !lease.held?
+      @pools.each_index { |index| @dispatcher.failed(index) }
+    end
+
+    private
+
+    # Every pool from a fresh count, one settle for all, then the answers:
+    # the pools' calls go out together, in one batch.
+    def decide(lease, store, why, news)
+      local = store.is_a?(Store::Local)
+      verdicts = @pools.map do |pool|
+        counts = @agent.count(pool) or raise Error, "no job library could count #{pool.name}'s jobs"
+        state = lease.state(pool.name)
+        [counts, @dispatcher.verdict(@pools.index(pool), counts.runnable, counts.running, counts.next_run_in,
+                                     state.quantity, lease.app.window_opens_at, state.history, lease.now,
+                                     why == :flush && local)]
+      end
+      changes = @pools.zip(verdicts).to_h do |pool, (_counts, verdict)|
+        change = { wanted: verdict.wanted, history: verdict.memory }
+        change[:quantity] = verdict.send_quantity if verdict.send_quantity
+        [pool.name, change]
+      end
+      window_opens_at = verdicts.filter_map { |_counts, verdict| verdict.window_opens_at }.max
+      settled = lease.settle(window_opens_at: window_opens_at, pools: changes)
+      waiting = verdicts.any? { |_counts, verdict| !verdict.send_quantity && verdict.look_again_in }
+      # An exiting process cannot wait for the app's window: it leaves its
+      # news for the next process to decide.
+      store.leave_news if why == :flush && !local && waiting
+      @pools.zip(verdicts).each_with_index do |(pool, (counts, verdict)), index|
+        @log.debug(describe(pool, why, counts, verdict, settled))
+        @dispatcher.decided(index, news[index], verdict, settled)
+      end
+    end
+
+    def describe(pool, why, counts, verdict, settled)
+      action = if !settled then "lost the lease; not sending"
+               elsif verdict.send_quantity then "sending #{verdict.send_quantity}"
+               elsif verdict.look_again_in then format("looking again in %.1fs", verdict.look_again_in)
+               else "nothing to send"
+               end
+      "#{pool.name} wants #{verdict.wanted} (#{verdict.reason}; #{counts.runnable} runnable, " \
+        "#{counts.running} running; #{why}): #{action}"
+    end
+  end
+end
