@@ -2,21 +2,23 @@ require "logger"
 require "active_record"
 require "delayed_job"
 require "delayed_job_active_record"
+require "middle_management/store"
 
 # The demo's job table: SQLite in WAL mode, so the app and ten worker
-# processes can share it.
+# processes can share it; and Middle Management's coordination table
+# (`store: false` leaves it out: each process then decides alone).
 module DemoDatabase
   module_function
 
-  def connect(path, create: false, pool: 5)
+  def connect(path, create: false, pool: 5, store: true)
     ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: path, timeout: 15_000, pool: pool)
     ActiveRecord::Base.logger = nil
     ActiveRecord::Base.connection.execute("PRAGMA journal_mode=WAL")
-    create_table if create
+    create_tables(store: store) if create
     Delayed::Worker.logger = Logger.new(nil)
   end
 
-  def create_table
+  def create_tables(store: true)
     ActiveRecord::Migration.verbose = false
     ActiveRecord::Schema.define do
       create_table :delayed_jobs, force: true do |t|
@@ -33,5 +35,6 @@ module DemoDatabase
       end
       add_index :delayed_jobs, %i[priority run_at], name: "delayed_jobs_priority"
     end
+    MiddleManagement::Store::SQL.new(ActiveRecord::Base).install if store
   end
 end

@@ -25,7 +25,7 @@ RSpec.describe "Delayed Job integration" do
       "MIN_WORKERS" => 0, "MAX_WORKERS" => 10, "JOBS_PER_WORKER" => 1, "API_THROTTLE" => 0, "COUNT_INTERVAL" => 0 }
   end
 
-  before { Delayed::Job.delete_all }
+  before { DelayedJobDatabase.clear }
 
   def worked_off(count)
     Delayed::Worker.new.work_off(count)
@@ -184,12 +184,14 @@ RSpec.describe "Delayed Job integration" do
   end
 
   describe "a process that enqueues and exits at once" do
-    def run_script(vars, code)
+    let(:database) { Dir::Tmpname.create("jobs") {} }
+
+    def run_script(vars, code, store: true)
       env = base_vars.merge(vars).to_h { |key, value| ["MIDDLE_MANAGEMENT_#{key}", value.to_s] }
       script = <<~RUBY
         $LOAD_PATH.unshift #{File.expand_path("support", __dir__).inspect}, #{File.expand_path("../lib", __dir__).inspect}
         require "delayed_job_database"
-        DelayedJobDatabase.connect(#{Dir::Tmpname.create("jobs") {}.inspect})
+        DelayedJobDatabase.connect(#{database.inspect}, store: #{store})
         require "middle_management"
         #{code}
       RUBY
@@ -198,14 +200,28 @@ RSpec.describe "Delayed Job integration" do
       [output, status, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started]
     end
 
-    it "still delivers its last decision, throttle or not" do
-      output, status, = run_script({ "API_THROTTLE" => 60 }, <<~RUBY)
-        MiddleManagement::Slacker.delay.slack_for(0)
-        MiddleManagement.flush(5) # the first call goes out and opens a 60 s window
-        500.times { MiddleManagement::Slacker.delay.slack_for(0) }
-      RUBY
+    enqueue_and_exit = <<~RUBY
+      MiddleManagement::Slacker.delay.slack_for(0)
+      MiddleManagement.flush(5) # the first call goes out and opens a 60 s window
+      500.times { MiddleManagement::Slacker.delay.slack_for(0) }
+    RUBY
+
+    it "without the store, still delivers its last decision, throttle or not" do
+      output, status, = run_script({ "API_THROTTLE" => 60 }, enqueue_and_exit, store: false)
       expect(status).to be_success, output
       expect(patched_quantities(heroku, "worker")).to eq([1, 10])
+      expect(output).to include(MiddleManagement::Store::NOT_INSTALLED)
+    end
+
+    it "with the store, keeps the app's window and leaves its news for the next decision" do
+      output, status, = run_script({ "API_THROTTLE" => 60 }, enqueue_and_exit)
+      expect(status).to be_success, output
+      expect(patched_quantities(heroku, "worker")).to eq([1])
+      store = MiddleManagement::Store::SQL.new(ActiveRecord::Base)
+      ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: database)
+      expect(store.read_app.pending_at).to be_within(30_000).of(store.now_ms)
+    ensure
+      DelayedJobDatabase.connect
     end
 
     it "exits within 3 s when Heroku never answers" do

@@ -5,7 +5,7 @@ RSpec.describe "pools and Eco/Basic dynos" do
   ECO_TYPES = %w[worker1 worker2 worker3 worker4].freeze
 
   before(:all) { DelayedJobDatabase.connect }
-  before { Delayed::Job.delete_all }
+  before { DelayedJobDatabase.clear }
 
   let(:base_vars) do
     { "HEROKU_APP" => "example", "HEROKU_API_KEY" => POOLS_TOKEN, "HEROKU_API_URL" => heroku.url,

@@ -38,12 +38,12 @@ module MiddleManagement
     # the pools' calls go out together, in one batch.
     def decide(lease, store, why, news)
       local = store.is_a?(Store::Local)
-      verdicts = @pools.map do |pool|
+      occasion = occasion(why, local)
+      verdicts = @pools.each_with_index.map do |pool, index|
         counts = @agent.count(pool) or raise Error, "no job library could count #{pool.name}'s jobs"
         state = lease.state(pool.name)
-        [counts, @dispatcher.verdict(@pools.index(pool), counts.runnable, counts.running, counts.next_run_in,
-                                     state.quantity, lease.app.window_opens_at, state.history, lease.now,
-                                     why == :flush && local)]
+        [counts, @dispatcher.verdict(index, counts.runnable, counts.running, counts.next_run_in, state.quantity,
+                                     lease.app.window_opens_at, state.history, lease.now, occasion)]
       end
       changes = @pools.zip(verdicts).to_h do |pool, (_counts, verdict)|
         change = { wanted: verdict.wanted, history: verdict.memory }
@@ -59,6 +59,16 @@ module MiddleManagement
       @pools.zip(verdicts).each_with_index do |(pool, (counts, verdict)), index|
         @log.debug(describe(pool, why, counts, verdict, settled))
         @dispatcher.decided(index, news[index], verdict, settled)
+      end
+    end
+
+    # An exit without a shared store sends what it wants whatever its own
+    # window (nobody else will); a periodic look also checks that Heroku has
+    # what the record says, in case someone scaled by hand.
+    def occasion(why, local)
+      if why == :flush && local then :exit_alone
+      elsif why == :periodic then :verify
+      else :change
       end
     end
 

@@ -28,6 +28,19 @@ pub struct Counts {
     pub next_run_in: Option<Duration>,
 }
 
+/// What the decision is for, besides the count.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Occasion {
+    /// Something changed, or a decision is due.
+    Change,
+    /// The app has no shared store and this process is exiting: its own
+    /// window is all there is, and nobody else will send what it wants.
+    ExitAlone,
+    /// A periodic look: also check that Heroku has what the record says
+    /// (someone may have scaled by hand), without a call when it does.
+    Verify,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
     /// What the policy wants now (floors and clamps applied).
@@ -35,6 +48,9 @@ pub struct Verdict {
     pub reason: Reason,
     /// Call Heroku with this quantity now.
     pub send: Option<u32>,
+    /// `send` is the record's own quantity, to be checked first: the call
+    /// is made only if Heroku has another.
+    pub verify: bool,
     /// To record: the window after this decision (moved only by a call).
     pub window_opens_at: Option<u64>,
     /// To record: the pacing's memory after this decision.
@@ -44,20 +60,18 @@ pub struct Verdict {
     pub look_again_in: Option<Duration>,
 }
 
-/// `ignore_window`: the app has no shared store and this process is exiting
-/// (its own window is all there is, and nobody else will send this).
 pub fn decide(
     pool: &PoolConfig,
     pacing: PacingConfig,
     record: &Record,
     counts: &Counts,
     now_ms: u64,
-    ignore_window: bool,
+    occasion: Occasion,
 ) -> Verdict {
     let now = Duration::from_millis(now_ms);
     let last_call = record
         .window_opens_at
-        .filter(|_| !ignore_window)
+        .filter(|_| occasion != Occasion::ExitAlone)
         .map(|opens| Duration::from_millis(opens).saturating_sub(pacing.api_throttle));
     let mut pacer = Pacer::restore(pacing, record.quantity, last_call, &record.memory);
     let decision = pool.policy.decide(&Observation {
@@ -84,10 +98,12 @@ pub fn decide(
         Some(_) => Some(now_ms + millis(pacing.api_throttle)),
         None => record.window_opens_at,
     };
+    let verify = occasion == Occasion::Verify && send.is_none() && wait.is_none();
     Verdict {
         wanted: decision.workers,
         reason: decision.reason,
-        send,
+        send: if verify { record.quantity } else { send },
+        verify: verify && record.quantity.is_some(),
         window_opens_at,
         memory: pacer.memory(),
         look_again_in: [wait, decision.consult_at_in].into_iter().flatten().min(),
@@ -147,7 +163,7 @@ mod tests {
             &Record::default(),
             &jobs(3, 0),
             T0,
-            false,
+            Occasion::Change,
         );
         assert_eq!((v.wanted, v.send), (3, Some(3)));
         assert_eq!(v.window_opens_at, Some(T0 + 10_000));
@@ -162,7 +178,7 @@ mod tests {
             &Record::default(),
             &jobs(3, 0),
             T0,
-            false,
+            Occasion::Change,
         );
         let record = record_of(&Record::default(), &first);
         let v = decide(
@@ -171,7 +187,7 @@ mod tests {
             &record,
             &jobs(7, 0),
             T0 + 4_000,
-            false,
+            Occasion::Change,
         );
         assert_eq!((v.wanted, v.send), (7, None));
         assert_eq!(
@@ -188,7 +204,7 @@ mod tests {
             &record,
             &jobs(7, 0),
             T0 + 10_000,
-            false,
+            Occasion::Change,
         );
         assert_eq!(v.send, Some(7), "a fresh decision when the window opens");
     }
@@ -199,9 +215,48 @@ mod tests {
             quantity: Some(4),
             ..Record::default()
         };
-        let v = decide(&pool(10), pacing(10, 0), &record, &jobs(4, 0), T0, false);
+        let v = decide(
+            &pool(10),
+            pacing(10, 0),
+            &record,
+            &jobs(4, 0),
+            T0,
+            Occasion::Change,
+        );
         assert_eq!((v.send, v.look_again_in), (None, None));
         assert_eq!(v.window_opens_at, None);
+    }
+
+    #[test]
+    fn a_periodic_look_checks_herokus_quantity_but_never_moves_the_window() {
+        let record = Record {
+            quantity: Some(2),
+            window_opens_at: Some(T0 - 1),
+            memory: String::new(),
+        };
+        let v = decide(
+            &pool(10),
+            pacing(10, 0),
+            &record,
+            &jobs(2, 0),
+            T0,
+            Occasion::Verify,
+        );
+        assert_eq!((v.send, v.verify), (Some(2), true));
+        assert_eq!(v.window_opens_at, Some(T0 - 1));
+        let changed = decide(
+            &pool(10),
+            pacing(10, 0),
+            &record,
+            &jobs(5, 0),
+            T0,
+            Occasion::Verify,
+        );
+        assert_eq!(
+            (changed.send, changed.verify),
+            (Some(5), false),
+            "a real change is a real call"
+        );
     }
 
     #[test]
@@ -211,7 +266,14 @@ mod tests {
             window_opens_at: Some(T0 + 50_000),
             memory: String::new(),
         };
-        let v = decide(&pool(10), pacing(60, 0), &record, &jobs(10, 0), T0, true);
+        let v = decide(
+            &pool(10),
+            pacing(60, 0),
+            &record,
+            &jobs(10, 0),
+            T0,
+            Occasion::ExitAlone,
+        );
         assert_eq!(v.send, Some(10));
     }
 
@@ -230,7 +292,7 @@ mod tests {
                 &record,
                 &jobs(outstanding, 0),
                 now,
-                false,
+                Occasion::Change,
             );
             sent.extend(v.send);
             record = record_of(&record, &v);
@@ -246,7 +308,7 @@ mod tests {
             &record,
             &jobs(0, 0),
             now + 1_000,
-            false,
+            Occasion::Change,
         );
         assert_eq!(v.send, None, "0 waits for its own 30 s");
         assert!(v.look_again_in.is_some());
@@ -255,7 +317,14 @@ mod tests {
     #[test]
     fn a_call_held_up_by_the_scale_down_delay_asks_for_a_look_when_it_may_go() {
         let mut record = Record::default();
-        let first = decide(&pool(10), pacing(0, 2), &record, &jobs(5, 0), T0, false);
+        let first = decide(
+            &pool(10),
+            pacing(0, 2),
+            &record,
+            &jobs(5, 0),
+            T0,
+            Occasion::Change,
+        );
         record = record_of(&record, &first);
         let v = decide(
             &pool(10),
@@ -263,7 +332,7 @@ mod tests {
             &record,
             &jobs(4, 0),
             T0 + 3_000,
-            false,
+            Occasion::Change,
         );
         assert_eq!(v.send, None, "5 was wanted within the last 2 s");
         record = record_of(&record, &v);
@@ -273,7 +342,7 @@ mod tests {
             &record,
             &jobs(0, 0),
             T0 + 5_500,
-            false,
+            Occasion::Change,
         );
         assert_eq!(v.send, Some(4), "4 was wanted within the last 2 s");
         assert_eq!(
@@ -295,7 +364,7 @@ mod tests {
             &Record::default(),
             &counts,
             T0,
-            false,
+            Occasion::Change,
         );
         assert_eq!(v.wanted, 0);
         assert_eq!(v.look_again_in, Some(Duration::from_secs(70)));

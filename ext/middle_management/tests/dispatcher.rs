@@ -5,7 +5,7 @@ mod support;
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use middle_management::decision::{self, Counts, Record};
+use middle_management::decision::{self, Counts, Occasion, Record};
 use middle_management::dispatcher::{
     Answer, Decided, Dispatcher, DispatcherConfig, Event, Message, PoolConfig, Target,
 };
@@ -74,7 +74,7 @@ fn drive(dispatcher: &Dispatcher, runnable: u64, until: impl Fn(&[Event]) -> boo
                     runnable,
                     ..Counts::default()
                 };
-                let v = decision::decide(&pool, PACING, &record, &counts, now_ms, false);
+                let v = decision::decide(&pool, PACING, &record, &counts, now_ms, Occasion::Change);
                 let from = record.quantity;
                 record = Record {
                     quantity: v.send.or(from),
@@ -195,9 +195,10 @@ fn three_unavailable_answers_then_the_right_quantity() {
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
     dispatcher.wake(0, None);
     let events = drive(&dispatcher, 5, scaled_to(5));
-    // The first 503 answers the formation read (the record did not know
-    // Heroku's quantity), the next two the update; each retry is a fresh
-    // decision.
+    // The record does not know Heroku's quantity, so each try reads the
+    // formation first: a 503 to that read leaves it to the update to tell,
+    // and a failed update is decided again, afresh, after the backoff:
+    // read (503), update (503); read (503), update (200).
     let retries = events
         .iter()
         .filter(|e| {
@@ -210,8 +211,13 @@ fn three_unavailable_answers_then_the_right_quantity() {
             )
         })
         .count();
-    assert_eq!(retries, 2);
-    let statuses: Vec<Option<u16>> = heroku.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses, [Some(503), Some(503), Some(503), Some(200)]);
+    assert_eq!(retries, 1);
+    let requests: Vec<(String, Option<u16>)> = heroku
+        .requests()
+        .iter()
+        .map(|r| (r.method.clone(), r.status))
+        .collect();
+    let expected = [("GET", 503), ("PATCH", 503), ("GET", 503), ("PATCH", 200)];
+    assert_eq!(requests, expected.map(|(m, s)| (m.to_string(), Some(s))));
     assert_eq!(heroku.quantity("worker"), Some(5));
 }

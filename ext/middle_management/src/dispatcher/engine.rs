@@ -51,8 +51,6 @@ pub(crate) struct Engine<A> {
     backoff: Backoff,
     /// No call before this instant: a retry backoff or a rate-limit pause.
     gate: Duration,
-    /// Heroku's formation was read (see `learn_formation`).
-    listed: bool,
     flushers: Vec<Arc<Signal>>,
     rng: u64,
 }
@@ -80,7 +78,6 @@ impl<A: FormationApi> Engine<A> {
             count_interval,
             backoff: Backoff::new(RETRY_BASE, RETRY_MAX),
             gate: Duration::ZERO,
-            listed: false,
             flushers: Vec::new(),
             rng: seed ^ u64::from(std::process::id()) | 1,
         }
@@ -185,7 +182,7 @@ impl<A: FormationApi> Engine<A> {
             .enumerate()
             .filter_map(|(i, p)| p.take_pending().map(|call| (i, call)))
             .collect();
-        if batch.iter().any(|(_, call)| call.from.is_none()) && !self.listed {
+        if batch.iter().any(|(_, call)| call.from.is_none()) {
             self.learn_formation(&mut batch).await;
         }
         if batch.is_empty() {
@@ -206,12 +203,12 @@ impl<A: FormationApi> Engine<A> {
         }
     }
 
-    /// Heroku's formation, read once when a decision did not know what
-    /// Heroku has (the app's record is new, or a call failed): no call sets
-    /// what Heroku already has, and log lines say where scaling started
-    /// from. A failure here is left for the call itself to report.
+    /// Heroku's formation, read when a decision did not know what Heroku
+    /// has (the app's record is new, a call failed, or a periodic look
+    /// checks it): no call sets what Heroku already has, and log lines say
+    /// where scaling started from. A failure here is left for the call
+    /// itself to report.
     async fn learn_formation(&mut self, batch: &mut Vec<(usize, Call)>) {
-        self.listed = true;
         let Ok(reply) = self.api.list().await else {
             return;
         };

@@ -22,7 +22,7 @@ use super::pool::PoolState;
 use super::request::{Answer, Decided, Request, Why};
 use super::signal::Signal;
 use super::status::Status;
-use crate::decision::{decide, Counts, Record};
+use crate::decision::{decide, Counts, Occasion, Record};
 use crate::heroku::{HerokuError, Reply};
 use crate::pacing::PacingConfig;
 use crate::policy::{Policy, Sizing};
@@ -216,7 +216,14 @@ impl Harness {
                 runnable: self.jobs[i],
                 ..Counts::default()
             };
-            let v = decide(&self.pools[i], self.pacing, &record, &counts, now, false);
+            let v = decide(
+                &self.pools[i],
+                self.pacing,
+                &record,
+                &counts,
+                now,
+                Occasion::Change,
+            );
             self.records[i] = Record {
                 quantity: v.send.or(record.quantity),
                 window_opens_at: None,

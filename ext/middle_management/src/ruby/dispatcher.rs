@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use magnus::{Error, IntoValue, RArray, RHash, Ruby, Value};
+use magnus::{Error, IntoValue, RArray, RHash, Ruby, Symbol, Value};
 
 use super::errors::configuration_error;
 use super::gvl::without_gvl;
 use super::request::RbRequest;
 use super::settings::dispatcher_config;
 use super::verdict::RbVerdict;
-use crate::decision::{self, Counts, Record};
+use crate::decision::{self, Counts, Occasion, Record};
 use crate::dispatcher::{
     Answer, Decided, Dispatcher, DispatcherConfig, Event, Level, Message, Status,
 };
@@ -82,8 +82,14 @@ impl RbDispatcher {
         window_opens_at: Option<u64>,
         memory: Option<String>,
         now_ms: u64,
-        ignore_window: bool,
+        occasion: Symbol,
     ) -> Result<RbVerdict, Error> {
+        let occasion = match occasion.name()?.as_ref() {
+            "change" => Occasion::Change,
+            "exit_alone" => Occasion::ExitAlone,
+            "verify" => Occasion::Verify,
+            other => return Err(configuration_error(format!("no occasion {other:?}"))),
+        };
         let config = self
             .config
             .pools
@@ -105,7 +111,7 @@ impl RbDispatcher {
             &record,
             &counts,
             now_ms,
-            ignore_window,
+            occasion,
         );
         Ok(RbVerdict {
             verdict,
@@ -126,7 +132,9 @@ impl RbDispatcher {
         let decided = Decided {
             news,
             wanted: v.wanted,
-            from: verdict.from,
+            // A check of what the record says: the dispatcher reads Heroku's
+            // formation first, and calls only if it differs.
+            from: verdict.from.filter(|_| !v.verify),
             send: v.send.filter(|_| settled),
             counts: verdict.counts,
             window_opens_in,
