@@ -1,5 +1,5 @@
 # What a hook pays to hand a job change to the dispatcher: one
-# Native::Dispatcher#adjust call from Ruby (goal: under 1 µs median).
+# Internal::Native::Dispatcher#wake call from Ruby (goal: under 1 µs median).
 #
 #   ruby -Ilib bench/handoff.rb
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
@@ -16,10 +16,10 @@ BATCH = 1_000
 ROUNDS = 300
 clock = -> { Process.clock_gettime(Process::CLOCK_MONOTONIC, :nanosecond) }
 
-10.times { BATCH.times { dispatcher.adjust(0, 1, 0, nil) } } # warm up
+10.times { BATCH.times { dispatcher.wake(0, nil) } } # warm up
 per_call = Array.new(ROUNDS) do
   started = clock.call
-  BATCH.times { dispatcher.adjust(0, 1, 0, nil) }
+  BATCH.times { dispatcher.wake(0, nil) }
   (clock.call - started) / BATCH.to_f
 end.sort
 
@@ -31,6 +31,6 @@ end.sort
 
 median = per_call[ROUNDS / 2]
 loop_cost = empty[ROUNDS / 2]
-puts format("handoff: median %.0f ns per adjust (p90 %.0f ns; the Ruby loop itself %.0f ns), goal < 1000 ns: %s",
+puts format("handoff: median %.0f ns per wake (p90 %.0f ns; the Ruby loop itself %.0f ns), goal < 1000 ns: %s",
             median, per_call[ROUNDS * 9 / 10], loop_cost, median < 1000 ? "met" : "MISSED")
 dispatcher.shutdown

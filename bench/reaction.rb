@@ -1,7 +1,8 @@
 # Reaction: the first enqueue on an idle app to the formation call arriving
 # at the API (goal: under 100 ms; HireFire checks every 15-60 s). Each run
-# boots the gem afresh, so the time includes starting the dispatcher,
-# reading the formation and counting the jobs.
+# boots the gem afresh on a new store, so the time includes starting the
+# dispatcher, taking the app's lease, counting the jobs and reading the
+# formation (the store does not know it yet).
 #
 #   ruby bench/reaction.rb
 require_relative "setup"
@@ -13,6 +14,7 @@ heroku = Bench.heroku
 times = Array.new(RUNS) do
   heroku.set_quantity("worker", 0)
   Delayed::Job.delete_all
+  ActiveRecord::Base.connection.execute("DELETE FROM #{MiddleManagement::Store::SQL::TABLE}") # a new app
   Bench.boot(Bench.vars(heroku))
   heroku.clear_requests
   enqueued_at = Time.now

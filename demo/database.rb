@@ -20,21 +20,26 @@ module DemoDatabase
 
   def create_tables(store: true)
     ActiveRecord::Migration.verbose = false
-    ActiveRecord::Schema.define do
-      create_table :delayed_jobs, force: true do |t|
-        t.integer :priority, default: 0, null: false
-        t.integer :attempts, default: 0, null: false
-        t.text :handler, null: false
-        t.text :last_error
-        t.datetime :run_at
-        t.datetime :locked_at
-        t.datetime :failed_at
-        t.string :locked_by
-        t.string :queue
-        t.timestamps null: true
-      end
-      add_index :delayed_jobs, %i[priority run_at], name: "delayed_jobs_priority"
+    define_tables(ActiveRecord::Base, store: store)
+  end
+
+  # Delayed Job's table (its own migration's) and, with `store`, the
+  # coordination store's, in `model`'s database (SQLite, PostgreSQL, …).
+  def define_tables(model, store: true)
+    conn = model.connection
+    conn.create_table :delayed_jobs, force: true do |t|
+      t.integer :priority, default: 0, null: false
+      t.integer :attempts, default: 0, null: false
+      t.text :handler, null: false
+      t.text :last_error
+      t.datetime :run_at
+      t.datetime :locked_at
+      t.datetime :failed_at
+      t.string :locked_by
+      t.string :queue
+      t.timestamps null: true
     end
-    MiddleManagement::Store::SQL.new(ActiveRecord::Base).install if store
+    conn.add_index :delayed_jobs, %i[priority run_at], name: "delayed_jobs_priority"
+    MiddleManagement::Store::SQL.new(model).install if store
   end
 end

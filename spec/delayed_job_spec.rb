@@ -186,12 +186,12 @@ RSpec.describe "Delayed Job integration" do
   describe "a process that enqueues and exits at once" do
     let(:database) { Dir::Tmpname.create("jobs") {} }
 
-    def run_script(vars, code, store: true)
+    def run_script(vars, code, store: true, create: true)
       env = base_vars.merge(vars).to_h { |key, value| ["MIDDLE_MANAGEMENT_#{key}", value.to_s] }
       script = <<~RUBY
         $LOAD_PATH.unshift #{File.expand_path("support", __dir__).inspect}, #{File.expand_path("../lib", __dir__).inspect}
         require "delayed_job_database"
-        DelayedJobDatabase.connect(#{database.inspect}, store: #{store})
+        DelayedJobDatabase.connect(#{database.inspect}, store: #{store}, create: #{create})
         require "middle_management"
         #{code}
       RUBY
@@ -222,6 +222,28 @@ RSpec.describe "Delayed Job integration" do
       expect(store.read_app.pending_at).to be_within(30_000).of(store.now_ms)
     ensure
       DelayedJobDatabase.connect
+    end
+
+    it "starts no thread and calls nothing when it sees no job change and is not long-running" do
+      output, status, = run_script({}, <<~RUBY)
+        sleep 0.5
+        threads = Dir["/proc/self/task/*/comm"].map { |comm| File.read(comm).strip }
+        puts "threads: \#{threads.grep(/middle/).inspect} \#{Thread.list.filter_map(&:name).grep(/middle/).inspect}"
+      RUBY
+      expect(status).to be_success, output
+      expect(output).to include("threads: [] []")
+      expect(heroku.requests).to be_empty
+    end
+
+    it "decides once from a fresh count with rake middle_management:scale (for Heroku Scheduler)" do
+      run_script({ "ENABLED" => false }, "3.times { MiddleManagement::Slacker.delay.slack_for(0) }")
+      output, status, = run_script({}, <<~RUBY, create: false)
+        require "rake"
+        load "middle_management/tasks.rake"
+        Rake::Task["middle_management:scale"].invoke
+      RUBY
+      expect(status).to be_success, output
+      expect(patched_quantities(heroku, "worker")).to eq([3])
     end
 
     it "exits within 3 s when Heroku never answers" do

@@ -21,6 +21,10 @@ RSpec.describe "under Rails" do
       puts "backends: \#{MiddleManagement.agent.backends.inspect}"
       puts "max workers: \#{MiddleManagement.configuration.max_workers}"
       puts "logger is Rails.logger: \#{MiddleManagement.configuration.logger.equal?(Rails.logger)}"
+      puts "watching before a request: \#{MiddleManagement.agent.watching?}"
+      App.call(Rack::MockRequest.env_for("/"))
+      puts "watching after a request: \#{MiddleManagement.agent.watching?}"
+      puts "tasks: \#{(Rails.application.load_tasks; Rake::Task.tasks.map(&:name).grep(/middle_management/))}"
     RUBY
     env = env.transform_keys { |key| "MIDDLE_MANAGEMENT_#{key}" }.merge("MIDDLE_MANAGEMENT_DRY_RUN" => "true")
     capture_within(env, RbConfig.ruby, "-e", script, timeout: 30)
@@ -34,6 +38,13 @@ RSpec.describe "under Rails" do
     expect(output).to include("backends: [MiddleManagement::Backends::DelayedJob]")
     expect(output).to include("max workers: 7")
     expect(output).to include("logger is Rails.logger: true")
+  end
+
+  it "knows a web server by its first request, and offers rake middle_management:scale" do
+    output, status = boot_rails({ "HEROKU_APP" => "myapp" })
+    expect(status).to be_success, output
+    expect(output).to include("watching before a request: false", "watching after a request: true",
+                              'tasks: ["middle_management:scale"]')
   end
 
   it "refuses a bad setting during initialisation, naming the variable" do

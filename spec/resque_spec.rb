@@ -197,7 +197,7 @@ RSpec.describe "Resque integration" do
     [working, dead].compact.each(&:unregister_worker)
   end
 
-  it "follows jobs worked in the worker's own process, and an idle worker's poke" do
+  it "follows jobs worked in the worker's own process" do
     boot
     2.times { Resque.enqueue(MiddleManagementSpecResqueJob, 0) }
     expect(MiddleManagement.flush(5)).to be(true)
@@ -210,7 +210,7 @@ RSpec.describe "Resque integration" do
     expect(MiddleManagement.flush(5)).to be(true)
     expect(heroku.quantity("worker")).to eq(1)
     expect(worker.work_one_job).to be(true)
-    expect(worker.work_one_job).to be(false) # nothing left: pokes
+    expect(worker.work_one_job).to be(false) # nothing left
     expect(MiddleManagement.flush(5)).to be(true)
     expect(heroku.quantity("worker")).to eq(0)
     expect(finished_runs.map(&:first)).to eq([Process.pid] * 2)

@@ -60,6 +60,8 @@ module MiddleManagement
       @log.failure("could not start watching", e)
     end
 
+    def watching? = @watching == Process.pid
+
     # Every pool decides now (rake middle_management:scale), waiting up to `timeout`.
     def decide_now(timeout = 10.0)
       dispatcher = self.dispatcher or return false

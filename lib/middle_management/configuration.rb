@@ -1,3 +1,4 @@
+require "did_you_mean"
 require "middle_management/settings"
 require "middle_management/pool"
 
@@ -145,19 +146,8 @@ module MiddleManagement
     end
 
     def suggestion(name)
-      close = SETTINGS.keys.min_by { |known| levenshtein(known.to_s, name.to_s) }
-      levenshtein(close.to_s, name.to_s) <= 3 ? " (did you mean #{ENV_PREFIX}#{close.to_s.upcase}?)" : ""
-    end
-
-    def levenshtein(a, b)
-      row = (0..b.size).to_a
-      a.each_char.with_index(1) do |ca, i|
-        previous, row[0] = row[0], i
-        b.each_char.with_index(1) do |cb, j|
-          previous, row[j] = row[j], [row[j] + 1, row[j - 1] + 1, previous + (ca == cb ? 0 : 1)].min
-        end
-      end
-      row[b.size]
+      close = DidYouMean::SpellChecker.new(dictionary: SETTINGS.keys.map(&:to_s)).correct(name.to_s).first
+      close ? " (did you mean #{ENV_PREFIX}#{close.upcase}?)" : ""
     end
   end
 end

@@ -7,7 +7,7 @@ module MiddleManagement
   class Railtie < Rails::Railtie
     initializer "middle_management.watch" do |app|
       require "middle_management/watch_middleware"
-      app.middleware.use(MiddleManagement::WatchMiddleware)
+      app.middleware.insert_before(0, MiddleManagement::WatchMiddleware) # first: any request says "web server"
     end
 
     config.after_initialize do

@@ -106,4 +106,4 @@ class OrphanGuard
   end
 end
 
-RSpec.configure { |config| config.include ChildProcess::Helpers }
+RSpec.configure { |config| config.include ChildProcess::Helpers } if defined?(RSpec) # bench/soak.rb uses it too

@@ -115,7 +115,9 @@ module Deadlines
   end
 end
 
-RSpec.configure do |config|
-  config.include Deadlines
-  config.prepend_after { release_all }
+if defined?(RSpec) # bench/soak.rb uses it too
+  RSpec.configure do |config|
+    config.include Deadlines
+    config.prepend_after { release_all }
+  end
 end

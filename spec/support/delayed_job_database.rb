@@ -6,8 +6,8 @@ require_relative "../../demo/database"
 module DelayedJobDatabase
   module_function
 
-  def connect(path = File.join(Dir.mktmpdir("middle_management"), "jobs.sqlite3"), store: true)
-    DemoDatabase.connect(path, create: true, pool: 20, store: store) # ten worker threads and the gem's own
+  def connect(path = File.join(Dir.mktmpdir("middle_management"), "jobs.sqlite3"), store: true, create: true)
+    DemoDatabase.connect(path, create: create, pool: 20, store: store) # ten worker threads and the gem's own
     Delayed::Worker.sleep_delay = 0.05
     Delayed::Worker.max_attempts = 2
     path

@@ -119,6 +119,8 @@ class PostgresServer
   end
 end
 
+return unless defined?(RSpec) # bench/soak.rb starts one too
+
 RSpec.shared_context "a postgres server" do
   before(:context) do
     skip "PostgreSQL is not installed (#{PostgresServer::BIN}, ruby-pg)" unless PostgresServer.available?

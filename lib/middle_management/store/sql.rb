@@ -4,9 +4,9 @@ module MiddleManagement
     # MySQL, SQLite): the table middle_management_pools, a row per pool and
     # the app's row ('*': the lease and the window). A claim is one
     # conditional UPDATE judged by the database's clock; a settle, one
-    # transaction that only commits while the lease is still held. A
-    # connection is borrowed from the app's pool for each call and given
-    # straight back.
+    # transaction that only commits while the lease is still held (on
+    # SQLite, one statement after another under the lease). A connection is
+    # borrowed from the app's pool for each call and given straight back.
     class SQL
       TABLE = "middle_management_pools".freeze
       APP = "*".freeze # the app's row: no process type is named so
@@ -69,19 +69,11 @@ module MiddleManagement
 
       def settle(holder, claimed_at, window_opens_at, pools)
         with_connection do |conn|
-          conn.transaction(requires_new: true) do
-            pools.each do |pool, changes|
-              next if changes.empty?
+          next settle_in_steps(conn, holder, claimed_at, window_opens_at, pools) if sqlite?(conn)
 
-              update(conn, "UPDATE #{TABLE} SET #{changes.keys.map { |name| "#{name} = ?" }.join(", ")} " \
-                           "WHERE process_type = ?", *changes.values, pool)
-            end
-            settled = update(conn, <<~SQL, window_opens_at, Integer(claimed_at), APP, holder).positive?
-              UPDATE #{TABLE} SET window_opens_at = ?, decided_at = #{now_sql(conn)},
-                pending_at = CASE WHEN pending_at <= ? THEN NULL ELSE pending_at END,
-                lease_holder = NULL, lease_expires_at = NULL
-              WHERE process_type = ? AND lease_holder = ?
-            SQL
+          conn.transaction(requires_new: true) do
+            pools.each { |pool, changes| update_pool(conn, pool, changes) }
+            settled = record_decision(conn, holder, claimed_at, window_opens_at, release: true).positive?
             raise ::ActiveRecord::Rollback unless settled
 
             settled
@@ -128,7 +120,50 @@ module MiddleManagement
       private
 
       def with_connection(&block)
-        @model.connection_pool.with_connection(&block)
+        @model.connection_pool.with_connection do |conn|
+          sqlite?(conn) ? yielding_to_ruby(conn, &block) : yield(conn)
+        end
+      end
+
+      def sqlite?(conn) = conn.adapter_name.match?(/sqlite/i)
+
+      # SQLite's own busy timeout sleeps holding Ruby's GVL: a store write
+      # waiting for the app's insert to commit would hold up the very thread
+      # that must commit it, until the timeout fails one of them. This
+      # handler sleeps in Ruby, which lets the app's thread go on meanwhile.
+      def yielding_to_ruby(conn)
+        timeout = Integer(conn.pool.db_config.configuration_hash.fetch(:timeout, 5_000))
+        raw = conn.raw_connection
+        raw.busy_handler { |tries| tries * 5 < timeout && sleep(0.005) }
+        yield conn
+      ensure
+        raw&.busy_timeout(timeout)
+      end
+
+      # On SQLite a transaction would hold its one write lock across Ruby
+      # code, where the app's inserts wait for it with the GVL held: each
+      # step is a statement of its own, under the lease (kept until the last).
+      def settle_in_steps(conn, holder, claimed_at, window_opens_at, pools)
+        return false unless record_decision(conn, holder, claimed_at, window_opens_at, release: false).positive?
+
+        pools.each { |pool, changes| update_pool(conn, pool, changes) }
+        release(holder).positive?
+      end
+
+      def update_pool(conn, pool, changes)
+        return if changes.empty?
+
+        update(conn, "UPDATE #{TABLE} SET #{changes.keys.map { |name| "#{name} = ?" }.join(", ")} " \
+                     "WHERE process_type = ?", *changes.values, pool)
+      end
+
+      def record_decision(conn, holder, claimed_at, window_opens_at, release:)
+        update(conn, <<~SQL, window_opens_at, Integer(claimed_at), APP, holder)
+          UPDATE #{TABLE} SET window_opens_at = ?, decided_at = #{now_sql(conn)},
+            pending_at = CASE WHEN pending_at <= ? THEN NULL ELSE pending_at END
+            #{", lease_holder = NULL, lease_expires_at = NULL" if release}
+          WHERE process_type = ? AND lease_holder = ?
+        SQL
       end
 
       # The database's clock in ms since the epoch, as an integer.

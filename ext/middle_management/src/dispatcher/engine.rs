@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use parking_lot::Mutex;
+use tokio::sync::mpsc::error::TryRecvError;
 use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
 use super::api::{Formation, FormationApi};
@@ -83,31 +85,59 @@ impl<A: FormationApi> Engine<A> {
         }
     }
 
-    pub async fn run(mut self, mut inputs: UnboundedReceiver<Input>) {
+    /// `urgent` is notified after inputs that must not wait while the loop
+    /// is parked (watch, flush, shutdown).
+    pub async fn run(mut self, mut inputs: UnboundedReceiver<Input>, urgent: Arc<Notify>) {
         self.publish_status();
         loop {
-            let input = match self.next_wake() {
-                Some(at) => tokio::select! {
-                    input = inputs.recv() => Some(input),
-                    () = sleep_until(self.origin + at) => None,
-                },
-                None => Some(inputs.recv().await),
-            };
-            match input {
-                Some(None) | Some(Some(Input::Shutdown)) => break, // every handle is gone, or asked to stop
-                Some(Some(input)) => self.take(input),
-                None => {}
+            let wake = self.next_wake().map(|at| self.origin + at);
+            if let Some(parked) = self.parked_until() {
+                // No wake-up can lead to a decision before `parked` (the app's
+                // window is closed): leave them in the channel until then,
+                // which spares every enqueue a thread wake-up.
+                let until = wake.map_or(self.origin + parked, |at| at.min(self.origin + parked));
+                tokio::select! {
+                    () = urgent.notified() => {}
+                    () = sleep_until(until) => {}
+                }
+            } else {
+                let input = match wake {
+                    Some(at) => tokio::select! {
+                        input = inputs.recv() => Some(input),
+                        () = sleep_until(at) => None,
+                    },
+                    None => Some(inputs.recv().await),
+                };
+                match input {
+                    Some(None) | Some(Some(Input::Shutdown)) => break, // every handle is gone, or asked to stop
+                    Some(Some(input)) => self.take(input),
+                    None => {}
+                }
             }
             // Everything else already waiting is folded into this one tick.
-            while let Ok(input) = inputs.try_recv() {
-                if matches!(input, Input::Shutdown) {
-                    return self.stop();
+            loop {
+                match inputs.try_recv() {
+                    Ok(Input::Shutdown) | Err(TryRecvError::Disconnected) => return self.stop(),
+                    Ok(input) => self.take(input),
+                    Err(TryRecvError::Empty) => break,
                 }
-                self.take(input);
             }
             self.tick().await;
         }
         self.stop();
+    }
+
+    /// Until when the loop may leave wake-ups unread: while no decision is
+    /// under way, nothing is being flushed and no pool may decide for news.
+    fn parked_until(&self) -> Option<Duration> {
+        let now = self.now();
+        if !self.flushers.is_empty() || self.pools.iter().any(PoolState::asked) {
+            return None;
+        }
+        self.pools
+            .iter()
+            .map(|p| p.news_waits_until(now))
+            .try_fold(Duration::MAX, |until, at| at.map(|at| until.min(at)))
     }
 
     fn now(&self) -> Duration {

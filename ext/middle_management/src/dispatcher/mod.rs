@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::Notify;
 
 pub use api::{DryRun, FormationApi};
 pub use config::{DispatcherConfig, PoolConfig, Target};
@@ -46,6 +47,8 @@ use crate::heroku::{Client, ClientConfig, HerokuError};
 
 struct Shared {
     inputs: UnboundedSender<Input>,
+    /// Wakes the loop while it leaves wake-ups unread (watch, flush, shutdown).
+    urgent: Arc<Notify>,
     outbox: Arc<Outbox>,
     status: Arc<Mutex<Status>>,
 }
@@ -83,6 +86,8 @@ impl Dispatcher {
         let dry_run = matches!(config.target, Target::DryRun);
         let pools: Vec<PoolState> = config.pools.iter().cloned().map(PoolState::new).collect();
         let count = pools.len();
+        let urgent = Arc::new(Notify::new());
+        let engine_urgent = urgent.clone();
         let engine = Engine::new(
             api,
             pools,
@@ -99,12 +104,13 @@ impl Dispatcher {
                     .enable_all()
                     .build()
                     .expect("a tokio runtime for the dispatcher");
-                runtime.block_on(engine.run(receiver));
+                runtime.block_on(engine.run(receiver, engine_urgent));
             })
             .expect("spawning the dispatcher thread");
         Dispatcher {
             shared: ManuallyDrop::new(Shared {
                 inputs,
+                urgent,
                 outbox,
                 status,
             }),
@@ -133,7 +139,7 @@ impl Dispatcher {
     /// and looks at the queue every `count_interval`, so work scheduled by
     /// a process that has gone is still served.
     pub fn watch(&self) -> bool {
-        self.send(Input::Watch)
+        self.urgent(Input::Watch)
     }
 
     /// Ruby's answer to a [`Request`] for `pool`.
@@ -145,12 +151,18 @@ impl Dispatcher {
         self.shared.inputs.send(input).is_ok()
     }
 
+    fn urgent(&self, input: Input) -> bool {
+        let sent = self.send(input);
+        self.shared.urgent.notify_one();
+        sent
+    }
+
     /// Asks every pool with news to decide now and the calls decisions left
     /// to be made; the signal is set once every pool has settled. Blocking
     /// on it is the caller's business (Ruby releases the GVL to do so).
     pub fn flush(&self) -> Arc<Signal> {
         let done = Arc::new(Signal::default());
-        if !self.send(Input::Flush(done.clone())) {
+        if !self.urgent(Input::Flush(done.clone())) {
             done.interrupt();
         }
         done
@@ -168,7 +180,7 @@ impl Dispatcher {
     /// Stops the thread after its current call; pending decisions are dropped
     /// (flush first to deliver them).
     pub fn shutdown(&self) {
-        self.send(Input::Shutdown);
+        self.urgent(Input::Shutdown);
     }
 }
 

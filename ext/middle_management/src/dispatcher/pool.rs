@@ -14,6 +14,9 @@ use crate::decision::Counts;
 pub const ANSWER_GRACE: Duration = Duration::from_secs(30);
 /// After a decision that could not be made (its store or count failed).
 pub const FAILED_PAUSE: Duration = Duration::from_secs(5);
+/// The least time between two decisions of one process for news (a count
+/// each): with no throttle, a busy process would otherwise count non-stop.
+pub const DECISION_SPACING: Duration = Duration::from_millis(100);
 /// The least wait before trying a held lease again.
 pub const HELD_RETRY_MIN: Duration = Duration::from_millis(20);
 
@@ -164,8 +167,10 @@ impl PoolState {
         self.known = decided.send.or(decided.from);
         self.counts = decided.counts;
         self.counted_at = Some(now);
-        // News cannot lead to a call before the app's window opens.
-        self.not_before = decided.window_opens_in.map_or(now, |opens| now + opens);
+        // News cannot lead to a call before the app's window opens; and one
+        // process decides at most every DECISION_SPACING, however busy.
+        let opens = decided.window_opens_in.map_or(now, |opens| now + opens);
+        self.not_before = opens.max(now + DECISION_SPACING);
         if let Some(look) = decided.look_again_in {
             self.schedule(now + look);
         }
@@ -179,6 +184,11 @@ impl PoolState {
                     .saturating_add(decided.counts.running),
             });
         }
+    }
+
+    /// When news could next lead to a decision, if not now.
+    pub fn news_waits_until(&self, now: Duration) -> Option<Duration> {
+        (self.asked.is_none() && self.not_before > now).then_some(self.not_before)
     }
 
     pub fn asked(&self) -> bool {

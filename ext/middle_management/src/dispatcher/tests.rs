@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
+use tokio::sync::Notify;
 use tokio::time::{sleep, Instant};
 
 use super::api::{Formation, FormationApi};
@@ -91,6 +92,7 @@ fn pool(name: &str, max: u32) -> PoolConfig {
 struct Harness {
     origin: Instant,
     inputs: UnboundedSender<Input>,
+    urgent: Arc<Notify>,
     outbox: Arc<Outbox>,
     api: Scripted,
     pools: Vec<PoolConfig>,
@@ -126,11 +128,13 @@ impl Harness {
             false,
             origin,
         );
-        tokio::spawn(engine.run(receiver));
+        let urgent = Arc::new(Notify::new());
+        tokio::spawn(engine.run(receiver, urgent.clone()));
         let count = pools.len();
         Harness {
             origin,
             inputs,
+            urgent,
             outbox,
             api,
             pools,
@@ -265,6 +269,7 @@ impl Harness {
     async fn flush(&mut self) -> bool {
         let done = Arc::new(Signal::default());
         self.inputs.send(Input::Flush(done.clone())).ok().unwrap();
+        self.urgent.notify_one();
         for _ in 0..100 {
             self.run_for(Duration::from_millis(10)).await;
             if done.wait(Duration::ZERO) {
@@ -398,6 +403,7 @@ async fn a_flush_decides_news_at_once_even_inside_the_window_and_reports_when_se
 async fn a_long_running_process_decides_at_once_and_then_every_count_interval() {
     let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, 60 * SEC);
     h.inputs.send(Input::Watch).ok().unwrap();
+    h.urgent.notify_one();
     h.run_for(150 * SEC).await;
     let whys: Vec<(u64, Why)> = h.requests.iter().map(|(at, why)| (at / 10, *why)).collect();
     assert_eq!(

@@ -1272,31 +1272,8 @@ fn presented_token(authorization: &str) -> Option<String> {
 }
 
 pub fn base64_decode(input: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(input.len() / 4 * 3);
-    let mut acc: u32 = 0;
-    let mut bits = 0;
-    let trimmed = input.trim_end_matches('=');
-    if input.len() % 4 != 0 || input.len() - trimmed.len() > 2 {
-        return None;
-    }
-    for byte in trimmed.bytes() {
-        let value = match byte {
-            b'A'..=b'Z' => byte - b'A',
-            b'a'..=b'z' => byte - b'a' + 26,
-            b'0'..=b'9' => byte - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32;
-        acc = (acc << 6) | value;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(input).ok()
 }
 
 fn percent_decode(segment: &str) -> String {
