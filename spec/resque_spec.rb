@@ -55,8 +55,9 @@ RSpec.describe "Resque integration" do
   RUBY
 
   let(:heroku) { FakeHeroku.start(app: "example", token: RESQUE_TOKEN, formation: { "web" => 1, "worker" => 0 }) }
-  # This process counts once, then follows the hooks (see the Sidekiq spec);
-  # the worker recounts at every change unless an example says otherwise.
+  # Every process decides from a fresh count at every job change (no
+  # throttle), through the store in this Redis; the worker process makes no
+  # periodic looks unless an example says otherwise.
   let(:vars) do
     { "HEROKU_APP" => "example", "HEROKU_API_KEY" => RESQUE_TOKEN, "HEROKU_API_URL" => heroku.url,
       "MIN_WORKERS" => 0, "MAX_WORKERS" => 10, "JOBS_PER_WORKER" => 1, "API_THROTTLE" => 0, "COUNT_INTERVAL" => 60 }

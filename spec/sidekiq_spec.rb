@@ -34,11 +34,11 @@ RSpec.describe "Sidekiq integration" do
   RUBY
 
   let(:heroku) { FakeHeroku.start(app: "example", token: SIDEKIQ_TOKEN, formation: { "web" => 1, "worker" => 0 }) }
-  # This process counts once, then follows the hooks (COUNT_INTERVAL 60, the
-  # default). The sidekiq process recounts at every change (COUNT_INTERVAL
-  # 0), and holds scale-downs for half a second (SCALE_DOWN_DELAY): a count
-  # made while its threads take jobs from Redis can miss a job for the
-  # moment between Redis handing it over and the thread noting it.
+  # Every process decides from a fresh count at every job change (no
+  # throttle), through the store in this Redis. The sidekiq process holds
+  # scale-downs for half a second (SCALE_DOWN_DELAY): a count made while its
+  # threads take jobs from Redis can miss a job for the moment between
+  # Redis handing it over and the thread noting it.
   let(:vars) do
     { "HEROKU_APP" => "example", "HEROKU_API_KEY" => SIDEKIQ_TOKEN, "HEROKU_API_URL" => heroku.url,
       "MIN_WORKERS" => 0, "MAX_WORKERS" => 10, "JOBS_PER_WORKER" => 1, "API_THROTTLE" => 0, "COUNT_INTERVAL" => 60 }

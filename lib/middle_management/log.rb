@@ -3,7 +3,7 @@ require "logger"
 module MiddleManagement
   # Writes the gem's lines to the configured Logger (Rails.logger under
   # Rails, $stdout otherwise). A failing logger must never take a hook or the
-  # reporter thread down with it.
+  # coordinator thread down with it.
   class Log
     PREFIX = "[middle_management] ".freeze
 
