@@ -217,6 +217,22 @@ RSpec.describe MiddleManagement::Store do
       it_behaves_like "an SQL store"
     end
 
+    context "on MySQL (MariaDB)" do
+      include_context "a mysql server"
+      before(:context) { @model = self.class.model_for("Mysql", mysql_server.config) if mysql_server }
+      after(:context) { @model&.remove_connection }
+
+      def store_setup_script
+        <<~RUBY
+          require "active_record"
+          ActiveRecord::Base.establish_connection(#{mysql_server.config.inspect})
+          STORE = MiddleManagement::Store::SQL.new(ActiveRecord::Base)
+        RUBY
+      end
+
+      it_behaves_like "an SQL store"
+    end
+
     context "on SQLite" do
       before(:context) do
         @path = File.join(Dir.mktmpdir("middle_management-store"), "store.sqlite3")

@@ -1,4 +1,4 @@
-require "socket"
+require "middle_management/backends/sidekiq/counting"
 
 module MiddleManagement
   module Backends
@@ -13,16 +13,8 @@ module MiddleManagement
     #   failure Sidekiq will retry says when the retry is due); a Sidekiq
     #   process is long-running from its startup event.
     #
-    # Counts come from Redis through Sidekiq's own structures: queue lengths,
-    # due and future jobs of the schedule and retry sets, and busy jobs (the
-    # WorkSet, refreshed by every Sidekiq process's 5 s heartbeat, with this
-    # process's own running jobs, which its heartbeat may not show yet). The
-    # store is Sidekiq's Redis.
+    # Counts: see Sidekiq::Counting. The store is Sidekiq's Redis.
     module Sidekiq
-      SORTED_SETS = %w[schedule retry].freeze # Sidekiq::ScheduledSet and Sidekiq::RetrySet's keys
-      # A pool that takes some queues only must read the sorted sets' jobs
-      # to see their queues: this many from each end, at most, per count.
-      SCAN_LIMIT = 500
       DEFAULT_MAX_RETRIES = 25 # Sidekiq::JobRetry::DEFAULT_MAX_RETRY_ATTEMPTS
 
       @install_lock = Mutex.new
@@ -53,16 +45,7 @@ module MiddleManagement
         end
 
         def count(pool)
-          now = Time.now.to_f
-          runnable = queue_lengths.sum { |queue, size| pool.covers?(queue) ? size : 0 }
-          next_run_at = nil
-          SORTED_SETS.each do |set|
-            due, upcoming = scan_sorted_set(set, pool, now)
-            runnable += due
-            next_run_at = [next_run_at, upcoming].compact.min
-          end
-          running = busy_elsewhere(pool) + @running.values.count { |queue| pool.covers?(queue) }
-          Counts.new(runnable: runnable, running: running, next_run_in: next_run_at && [next_run_at - now, 0.0].max)
+          Counting.count(pool, running_here: @running.values)
         end
 
         # --- hooks (never raise into Sidekiq) ------------------------------
@@ -99,68 +82,6 @@ module MiddleManagement
         end
 
         private
-
-        def queue_lengths
-          if defined?(::Sidekiq::Stats::Queues)
-            ::Sidekiq::Stats::Queues.new.lengths
-          else
-            ::Sidekiq::Stats.new.queues
-          end
-        end
-
-        # [jobs due now in the pool's queues, time the earliest later one is due]
-        def scan_sorted_set(set, pool, now)
-          every_queue = pool.queues.nil? && pool.excluded_queues.empty?
-          ::Sidekiq.redis do |conn|
-            if every_queue
-              due = conn.zcount(set, "-inf", now.to_s).to_i
-              upcoming = by_score(conn, set, "(#{now}", "+inf", 1).first
-              [due, upcoming&.last]
-            else
-              due = by_score(conn, set, "-inf", now.to_s, SCAN_LIMIT).count { |json, _at| covered?(pool, json) }
-              upcoming = by_score(conn, set, "(#{now}", "+inf", SCAN_LIMIT).find { |json, _at| covered?(pool, json) }
-              [due, upcoming&.last]
-            end
-          end
-        end
-
-        # ZRANGEBYSCORE … WITHSCORES LIMIT 0 n as [[member, score]]: through
-        # redis-rb's API in Sidekiq 6 (which a redis-namespace wrapper
-        # namespaces), as a plain command on Sidekiq 7's redis-client, whose
-        # replies come flat or paired.
-        def by_score(conn, set, min, max, limit)
-          pairs =
-            if defined?(::Redis) && (conn.is_a?(::Redis) || (defined?(::Redis::Namespace) && conn.is_a?(::Redis::Namespace)))
-              conn.zrangebyscore(set, min, max, limit: [0, limit], with_scores: true)
-            else
-              reply = conn.call("ZRANGEBYSCORE", set, min, max, "WITHSCORES", "LIMIT", 0, limit)
-              reply.first.is_a?(Array) ? reply : reply.each_slice(2).to_a
-            end
-          pairs.map { |member, score| [member, score.to_f] }
-        end
-
-        def covered?(pool, json)
-          pool.covers?(::Sidekiq.load_json(json)["queue"])
-        rescue StandardError
-          false # a job Sidekiq itself cannot read is not one a worker will run
-        end
-
-        # Busy jobs in the pool's queues in other Sidekiq processes, as their
-        # heartbeats published them (up to 5 s old).
-        def busy_elsewhere(pool)
-          this_process = "#{hostname}:#{Process.pid}:"
-          work_set = defined?(::Sidekiq::WorkSet) ? ::Sidekiq::WorkSet : ::Sidekiq::Workers
-          work_set.new.count do |process, _thread, work|
-            # A Hash in Sidekiq 6, a Sidekiq::Work from 7.
-            queue = work.respond_to?(:queue) ? work.queue : work["queue"]
-            !process.to_s.start_with?(this_process) && pool.covers?(queue)
-          end
-        end
-
-        # How Sidekiq names this process in its WorkSet ("host:pid:nonce").
-        def hostname
-          ENV["DYNO"] || Socket.gethostname
-        end
 
         # Seconds until Sidekiq retries a failed job, at the earliest: its
         # default backoff without the random part. Nil when it will not.
