@@ -1,6 +1,6 @@
 require "etc"
 require "fileutils"
-require "socket"
+require_relative "throwaway_server"
 require "tmpdir"
 
 # A throwaway MariaDB (MySQL) server on a free loopback port: a data
@@ -43,7 +43,7 @@ class MysqlServer
     FileUtils.chown_R(USER, nil, @dir) if user == ["--user=#{USER}"]
     install
     3.times do
-      @port = free_port
+      @port = ThrowawayServer.free_port
       @process = ChildProcess.new({}, SERVER, "--no-defaults", "--datadir=#{data}", "--socket=#{File.join(@dir, "sock")}",
                                   "--port=#{port}", "--bind-address=127.0.0.1", "--skip-grant-tables",
                                   "--skip-log-bin", "--innodb-flush-log-at-trx-commit=0", *user)
@@ -102,24 +102,7 @@ class MysqlServer
   ensure
     client&.close
   end
-
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
 end
 
-return unless defined?(RSpec)
-
-RSpec.shared_context "a mysql server" do
-  before(:context) do
-    skip "MariaDB is not installed (mariadb-server, ruby-mysql2)" unless MysqlServer.available?
-    @mysql_server = MysqlServer.start
-  end
-
-  after(:context) { @mysql_server&.stop }
-
-  def mysql_server = @mysql_server
-end
+ThrowawayServer.shared_context("a mysql server", MysqlServer, :mysql_server,
+                               missing: "MariaDB is not installed (mariadb-server-core, ruby-mysql2)")

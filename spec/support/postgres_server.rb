@@ -1,6 +1,6 @@
 require "etc"
 require "fileutils"
-require "socket"
+require_relative "throwaway_server"
 require "tmpdir"
 
 # A throwaway PostgreSQL cluster on a free loopback port, as most Heroku
@@ -50,7 +50,7 @@ class PostgresServer
     FileUtils.chown_R(USER, nil, @dir) if Process.uid.zero?
     initdb
     3.times do
-      @port = free_port
+      @port = ThrowawayServer.free_port
       @process = ChildProcess.new({}, File.join(BIN, "postgres"), "-D", data, "-p", port.to_s,
                                   "-k", sockets, "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off",
                                   "-c", "synchronous_commit=off", "-c", "full_page_writes=off", stop_signal: "INT", **as_postgres)
@@ -110,24 +110,7 @@ class PostgresServer
   ensure
     conn&.close
   end
-
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
 end
 
-return unless defined?(RSpec) # bench/soak.rb starts one too
-
-RSpec.shared_context "a postgres server" do
-  before(:context) do
-    skip "PostgreSQL is not installed (#{PostgresServer::BIN}, ruby-pg)" unless PostgresServer.available?
-    @postgres_server = PostgresServer.start
-  end
-
-  after(:context) { @postgres_server&.stop }
-
-  def postgres_server = @postgres_server
-end
+ThrowawayServer.shared_context("a postgres server", PostgresServer, :postgres_server,
+                               missing: "PostgreSQL is not installed (#{PostgresServer::BIN}, ruby-pg)")

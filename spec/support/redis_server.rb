@@ -1,4 +1,5 @@
 require "socket"
+require_relative "throwaway_server"
 require "tmpdir"
 require "fileutils"
 
@@ -44,7 +45,7 @@ class RedisServer
     @dir = Dir.mktmpdir("middle_management-redis")
     @log = File.join(@dir, "redis.log")
     3.times do
-      @port = free_port
+      @port = ThrowawayServer.free_port
       @pid = Process.spawn(BINARY, "--port", @port.to_s, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
                            "--daemonize", "no", "--dir", @dir, "--logfile", @log,
                            in: File::NULL, out: File::NULL, err: File::NULL, pgroup: true)
@@ -76,13 +77,6 @@ class RedisServer
   end
 
   private
-
-  def free_port
-    server = TCPServer.new("127.0.0.1", 0)
-    server.addr[1]
-  ensure
-    server&.close
-  end
 
   def wait_until_ready
     deadline = monotonic + START_TIMEOUT
