@@ -146,7 +146,7 @@ RSpec.describe "Delayed Job integration" do
     boot_middle_management(base_vars.merge("HEROKU_API_KEY" => wrong))
     MiddleManagement::Slacker.delay.slack_for(0)
     MiddleManagement.flush(5)
-    await("the 401 in the log", saw: -> { middle_management_log }) { middle_management_log.include?("401") }
+    await("the 401 in the log", saw: -> { middle_management_log }) { middle_management_log.include?("401 unauthorized") }
     expect(middle_management_log).to match(/could not scale worker: Heroku said 401 unauthorized: Invalid credentials provided\./)
     expect(middle_management_log).not_to include(wrong)
     expect(MiddleManagement.status.inspect).not_to include(wrong)
@@ -220,6 +220,22 @@ RSpec.describe "Delayed Job integration" do
       store = MiddleManagement::Store::SQL.new(ActiveRecord::Base)
       ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: database)
       expect(store.read_app.pending_at).to be_within(30_000).of(store.now_ms)
+    ensure
+      DelayedJobDatabase.connect
+    end
+
+    it "with the lease held by another process, leaves its news in the store and exits at once" do
+      run_script({ "ENABLED" => false }, "nil") # creates the tables
+      ActiveRecord::Base.establish_connection(adapter: "sqlite3", database: database)
+      store = MiddleManagement::Store::SQL.new(ActiveRecord::Base)
+      lease = store.claim(["worker"], holder: "another process", ttl: 60_000)
+      output, status, took = run_script({}, "MiddleManagement::Slacker.delay.slack_for(0)", create: false)
+      expect(status).to be_success, output
+      expect(took).to be < 2.0
+      expect(output).not_to include("exiting before Heroku confirmed")
+      expect(store.read_app.pending_at).to be_within(30_000).of(store.now_ms)
+      expect(heroku.patches).to be_empty
+      lease.release
     ensure
       DelayedJobDatabase.connect
     end

@@ -1,7 +1,9 @@
 module MiddleManagement
-  # One adapter per job library, each a small file with the same two duties:
-  # `install(agent)` hooks the library so job changes reach the agent, and
-  # `count(pool)` answers a Counts for the pool's queues.
+  # One adapter per job library, each a small file with the same duties:
+  # `install(agent)` hooks the library so that job changes wake the agent
+  # (and its workers watch the queue), `count(pool)` answers a Counts for the
+  # pool's queues, and `store(app)` offers the coordination store the
+  # library's own database or Redis holds (nil: not installed).
   module Backends
     # What a backend reports for one pool. `next_run_in`: seconds until the
     # earliest job scheduled for later, or nil.

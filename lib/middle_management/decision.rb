@@ -23,7 +23,7 @@ module MiddleManagement
       news = request.news
       store = @agent.store
       lease = store.claim(@pools.map(&:name), gap: (@gaps.fetch(why) * 1000).round)
-      return @pools.each_index { |index| @dispatcher.held(index, lease.retry_in) } if lease.held?
+      return held(store, why, news, lease.retry_in) if lease.held?
 
       decide(lease, store, why, news)
     rescue StandardError => e
@@ -33,6 +33,18 @@ module MiddleManagement
     end
 
     private
+
+    # Another process decides now. An exiting process does not wait for it:
+    # it leaves its news in the store, for that decision (if it counted
+    # after) or the next one.
+    def held(store, why, news, retry_in)
+      if why == :flush && !store.is_a?(Store::Local)
+        store.leave_news
+        @pools.each_index { |index| @dispatcher.left(index, news[index]) }
+      else
+        @pools.each_index { |index| @dispatcher.held(index, retry_in) }
+      end
+    end
 
     # Every pool from a fresh count, one settle for all, then the answers:
     # the pools' calls go out together, in one batch.

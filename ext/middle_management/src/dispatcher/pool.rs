@@ -43,6 +43,9 @@ pub struct PoolState {
     /// No decision for news before this: the app's window is closed, a
     /// lease is held, a call is backing off.
     not_before: Duration,
+    /// An exiting process's decision is not asked again before this: its
+    /// last try met a held lease, or failed.
+    retry_at: Duration,
     /// A decision is due then even without news.
     due_at: Option<Duration>,
     /// A long-running process's next look at the queue.
@@ -63,6 +66,7 @@ impl PoolState {
             covered: 0,
             asked: None,
             not_before: Duration::ZERO,
+            retry_at: Duration::ZERO,
             due_at: None,
             periodic_at: None,
             pending: None,
@@ -103,7 +107,7 @@ impl PoolState {
             }
             self.asked = None; // never answered: ask again
         }
-        if flushing && self.has_news() {
+        if flushing && self.has_news() && now >= self.retry_at {
             Some(Why::Flush)
         } else if now < self.not_before {
             None
@@ -143,21 +147,31 @@ impl PoolState {
         }
         match answer {
             Answer::Decided(decided) => self.decided(now, decided),
-            Answer::Held { retry_in, .. } => {
+            Answer::Held { retry_in } => {
+                let retry_at = now + retry_in.max(HELD_RETRY_MIN);
                 // A periodic look another process has just made is as good as ours.
                 if matches!(why, Some(Why::News | Why::Due | Why::Flush)) {
-                    self.not_before = now + retry_in.max(HELD_RETRY_MIN);
-                    if why == Some(Why::Due) {
-                        self.schedule(self.not_before);
-                    }
+                    self.not_before = self.not_before.max(retry_at);
                 }
+                self.retried(why, retry_at);
             }
+            Answer::Left { news } => self.covered = self.covered.max(news),
             Answer::Failed => {
-                self.not_before = now + FAILED_PAUSE;
-                if why == Some(Why::Due) {
-                    self.schedule(self.not_before);
-                }
+                let retry_at = now + FAILED_PAUSE;
+                self.not_before = self.not_before.max(retry_at);
+                self.retried(why, retry_at);
             }
+        }
+    }
+
+    /// A decision that could not be made now is made at `retry_at`: a due
+    /// one is due again then, and an exiting process's is not asked again
+    /// before (its flush would spin on a held lease).
+    fn retried(&mut self, why: Option<Why>, retry_at: Duration) {
+        match why {
+            Some(Why::Due) => self.schedule(retry_at),
+            Some(Why::Flush) => self.retry_at = retry_at,
+            _ => {}
         }
     }
 

@@ -54,6 +54,9 @@ pub enum Answer {
     Held { retry_in: Duration },
     /// Could not decide (the store or a count failed, logged by Ruby).
     Failed,
+    /// An exiting process found the lease held: it left its news in the
+    /// store for the holder, or the next decision, to see.
+    Left { news: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

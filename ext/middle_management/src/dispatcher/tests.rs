@@ -105,8 +105,9 @@ struct Harness {
     /// When each request was answered (to the tenth of a second), and why.
     requests: Vec<(u64, Why)>,
     events: Vec<Event>,
-    /// Answer the next requests "held" this long.
-    held_for: Option<Duration>,
+    /// Another process holds the lease until then (time from the start):
+    /// requests meanwhile are answered "held", or "left" when exiting.
+    held_until: Option<Duration>,
 }
 
 impl Harness {
@@ -147,7 +148,7 @@ impl Harness {
             jobs: vec![0; count],
             requests: Vec::new(),
             events: Vec::new(),
-            held_for: None,
+            held_until: None,
         }
     }
 
@@ -203,9 +204,19 @@ impl Harness {
     fn answer(&mut self, request: Request) {
         let tenths = (self.origin.elapsed().as_millis() as u64 + 50) / 100;
         self.requests.push((tenths, request.why));
-        if let Some(retry_in) = self.held_for.take() {
-            for i in 0..self.pools.len() {
-                self.send(i, Answer::Held { retry_in });
+        if let Some(until) = self
+            .held_until
+            .filter(|&until| until > self.origin.elapsed())
+        {
+            for (i, news) in request.news.iter().enumerate() {
+                let answer = if request.why == Why::Flush {
+                    Answer::Left { news: *news }
+                } else {
+                    Answer::Held {
+                        retry_in: until - self.origin.elapsed(),
+                    }
+                };
+                self.send(i, answer);
             }
             return;
         }
@@ -328,7 +339,7 @@ async fn a_burst_inside_the_window_costs_one_decision_now_and_one_when_it_opens(
 async fn a_held_lease_is_tried_again_when_it_frees() {
     let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
     h.jobs[0] = 2;
-    h.held_for = Some(SEC / 2);
+    h.held_until = Some(SEC / 2);
     h.wake(0);
     h.run_for(2 * SEC).await;
     let at: Vec<u64> = h.requests.iter().map(|(at, _)| *at).collect();
@@ -410,4 +421,20 @@ async fn a_long_running_process_decides_at_once_and_then_every_count_interval() 
         whys,
         vec![(0, Why::Boot), (60, Why::Periodic), (120, Why::Periodic)]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_exiting_process_that_meets_a_held_lease_leaves_its_news_and_does_not_wait() {
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, Duration::ZERO);
+    h.jobs[0] = 2;
+    h.held_until = Some(60 * SEC);
+    h.wake(0);
+    h.run_for(SEC / 10).await;
+    assert!(
+        h.flush().await,
+        "settled: the news is the holder's to decide now"
+    );
+    let whys: Vec<Why> = h.requests.iter().map(|(_, why)| *why).collect();
+    assert_eq!(whys, vec![Why::News, Why::Flush]);
+    assert!(h.calls().is_empty());
 }

@@ -153,6 +153,11 @@ impl RbDispatcher {
         )
     }
 
+    /// An exiting process left its news in the store (the lease was held).
+    pub fn left(&self, pool: usize, news: u64) -> bool {
+        self.dispatcher.answer(pool, Answer::Left { news })
+    }
+
     /// The decision could not be made (logged by Ruby).
     pub fn failed(&self, pool: usize) -> bool {
         self.dispatcher.answer(pool, Answer::Failed)

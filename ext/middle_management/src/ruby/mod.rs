@@ -32,6 +32,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("decided", method!(RbDispatcher::decided, 4))?;
     class.define_method("held", method!(RbDispatcher::held, 2))?;
     class.define_method("failed", method!(RbDispatcher::failed, 1))?;
+    class.define_method("left", method!(RbDispatcher::left, 2))?;
     class.define_method("flush", method!(RbDispatcher::flush, 1))?;
     class.define_method("status", method!(RbDispatcher::status, 0))?;
     class.define_method("shutdown", method!(RbDispatcher::shutdown, 0))?;
