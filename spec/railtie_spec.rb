@@ -24,7 +24,9 @@ RSpec.describe "under Rails" do
       puts "watching before a request: \#{MiddleManagement.agent.watching?}"
       App.call(Rack::MockRequest.env_for("/"))
       puts "watching after a request: \#{MiddleManagement.agent.watching?}"
-      puts "tasks: \#{(Rails.application.load_tasks; Rake::Task.tasks.map(&:name).grep(/middle_management/))}"
+      Rails.application.load_tasks
+      puts "tasks: \#{Rake::Task.tasks.map(&:name).grep(/middle_management/)}"
+      puts "scale needs: \#{Rake::Task["middle_management:scale"].prerequisites}"
     RUBY
     env = env.transform_keys { |key| "MIDDLE_MANAGEMENT_#{key}" }.merge("MIDDLE_MANAGEMENT_DRY_RUN" => "true")
     capture_within(env, RbConfig.ruby, "-e", script, timeout: 30)
@@ -44,7 +46,7 @@ RSpec.describe "under Rails" do
     output, status = boot_rails({ "HEROKU_APP" => "myapp" })
     expect(status).to be_success, output
     expect(output).to include("watching before a request: false", "watching after a request: true",
-                              'tasks: ["middle_management:scale"]')
+                              'tasks: ["middle_management:scale"]', 'scale needs: ["environment"]')
   end
 
   it "refuses a bad setting during initialisation, naming the variable" do

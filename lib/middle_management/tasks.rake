@@ -4,7 +4,9 @@
 # the Rakefile after requiring the app.
 namespace :middle_management do
   desc "Decide the worker formation now from a fresh count (for Heroku Scheduler)"
-  task scale: (Rake::Task.task_defined?(:environment) ? [:environment] : []) do
+  # Under Rails the app must be loaded first (its :environment task is
+  # defined after the railties' tasks, so it is named, not looked up).
+  task scale: (defined?(Rails::Railtie) || Rake::Task.task_defined?(:environment) ? [:environment] : []) do
     require "middle_management"
     MiddleManagement.boot
     abort "middle_management: no decision within 10 s (see the log)" unless MiddleManagement.scale_now(10)
