@@ -47,13 +47,14 @@ RSpec.describe "Sidekiq integration" do
   let(:sidekiq_backend) { MiddleManagement::Backends::Sidekiq }
 
   before do
-    Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=) # Sidekiq 6.4 on redis-rb 4.8
+    Redis.silence_deprecations = true if defined?(Redis) && Redis.respond_to?(:silence_deprecations=) # Sidekiq 6.4 on redis-rb 4.8
     Sidekiq.logger.level = Logger::WARN
     point_sidekiq_at(redis_server.url)
   end
 
+  # configure_client: Sidekiq 6's and 7's alike (6 also had Sidekiq.redis=).
   def point_sidekiq_at(url)
-    Sidekiq.redis = { url: url, reconnect_attempts: 0, network_timeout: 1 }
+    Sidekiq.configure_client { |config| config.redis = { url: url, reconnect_attempts: 0, network_timeout: 1 } }
   end
 
   # Boots the gem and has it count Sidekiq's jobs only (the suite loads
@@ -91,7 +92,7 @@ RSpec.describe "Sidekiq integration" do
     path = File.join(scratch_dir, "boot.rb")
     File.write(path, <<~RUBY)
       $LOAD_PATH.unshift #{SIDEKIQ_LIB.inspect}
-      Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
+      Redis.silence_deprecations = true if defined?(Redis) && Redis.respond_to?(:silence_deprecations=)
       require "middle_management"
       #{SIDEKIQ_JOB}
     RUBY
@@ -237,10 +238,11 @@ RSpec.describe "Sidekiq integration" do
     point_sidekiq_at(RedisServer.closed_url)
     boot_middle_management(vars)
     MiddleManagement.agent.backends.select! { |backend| backend.equal?(sidekiq_backend) }
-    expect { MiddleManagementSpecJob.perform_async(0) }.to raise_error(Redis::CannotConnectError)
+    refused = defined?(RedisClient::CannotConnectError) ? RedisClient::CannotConnectError : Redis::CannotConnectError # Sidekiq 7, 6
+    expect { MiddleManagementSpecJob.perform_async(0) }.to raise_error(refused)
     MiddleManagement.scale_now(0.5) # Redis is down: the decision fails, and is logged
     await("the failed count in the log", saw: -> { middle_management_log }) do
-      middle_management_log.match?(/could not decide: Redis::CannotConnectError/)
+      middle_management_log.match?(/could not decide: #{refused}/)
     end
 
     point_sidekiq_at(redis_server.url)
