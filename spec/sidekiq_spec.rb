@@ -52,6 +52,13 @@ RSpec.describe "Sidekiq integration" do
     point_sidekiq_at(redis_server.url)
   end
 
+  # A middleware chain: Sidekiq 7 keeps them on its default configuration,
+  # Sidekiq 6 on the module.
+  def middleware(side)
+    owner = Sidekiq.respond_to?(:default_configuration) ? Sidekiq.default_configuration : Sidekiq
+    owner.public_send(:"#{side}_middleware")
+  end
+
   # configure_client: Sidekiq 6's and 7's alike (6 also had Sidekiq.redis=).
   def point_sidekiq_at(url)
     Sidekiq.configure_client { |config| config.redis = { url: url, reconnect_attempts: 0, network_timeout: 1 } }
@@ -211,7 +218,7 @@ RSpec.describe "Sidekiq integration" do
         job["args"] == ["stop"] ? false : yield
       end
     end
-    Sidekiq.client_middleware { |chain| chain.add(stopper) }
+    middleware(:client).add(stopper)
     boot
     MiddleManagementSpecJob.perform_async(0)
     expect(MiddleManagement.flush(5)).to be(true)
@@ -223,14 +230,14 @@ RSpec.describe "Sidekiq integration" do
     expect(MiddleManagement.status[:pools].first[:runnable]).to eq(2)
     expect(heroku.quantity("worker")).to eq(2)
   ensure
-    Sidekiq.client_middleware { |chain| chain.remove(stopper) }
+    middleware(:client).remove(stopper)
   end
 
   it "installs its server middleware once, however often the gem boots" do
     stub_const("Sidekiq::CLI", Class.new) # Sidekiq.server? is true in a sidekiq process
-    Sidekiq.server_middleware { |chain| chain.remove(MiddleManagement::Backends::Sidekiq::ServerMiddleware) }
+    middleware(:server).remove(MiddleManagement::Backends::Sidekiq::ServerMiddleware)
     3.times { boot }
-    expect(Sidekiq.server_middleware.map(&:klass).count(MiddleManagement::Backends::Sidekiq::ServerMiddleware)).to eq(1)
+    expect(middleware(:server).map(&:klass).count(MiddleManagement::Backends::Sidekiq::ServerMiddleware)).to eq(1)
     expect(Sidekiq::Client.ancestors.count(MiddleManagement::Backends::Sidekiq::ClientHook)).to eq(1)
   end
 
