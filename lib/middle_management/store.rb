@@ -93,6 +93,21 @@ module MiddleManagement
       Local.new
     end
 
+    # The records from a store's fields (a row, a Redis hash: string keys;
+    # times and quantities as integers or their text, "" or nil for none).
+    def self.pool_state(fields)
+      PoolState.new(quantity: integer(fields["quantity"]), wanted: integer(fields["wanted"]),
+                    history: fields["history"])
+    end
+
+    def self.app_state(fields)
+      AppState.new(window_opens_at: integer(fields["window_opens_at"]), decided_at: integer(fields["decided_at"]),
+                   pending_at: integer(fields["pending_at"]))
+    end
+
+    def self.integer(value) = value.nil? || value == "" ? nil : Integer(value)
+    private_class_method :integer
+
     # A holder name for this process: new after a fork.
     def self.holder
       pid = Process.pid

@@ -60,8 +60,8 @@ module MiddleManagement
                                                   Integer(gap))
           next Store.held(now, now + [ttl_left.to_i, 0].max, decided_at, gap) unless claimed.to_i == 1
 
-          states = pools.to_h { |pool| [pool, pool_state(hash(conn, pool_key(pool)))] }
-          Lease.new(self, holder, app_state(hash(conn, app_key)), states, now)
+          states = pools.to_h { |pool| [pool, Store.pool_state(hash(conn, pool_key(pool)))] }
+          Lease.new(self, holder, Store.app_state(hash(conn, app_key)), states, now)
         end
       end
 
@@ -85,9 +85,9 @@ module MiddleManagement
         redis { |conn| command(conn, "EVAL", FORGET, 1, pool_key(pool), quantity.to_s) }
       end
 
-      def read(pool) = redis { |conn| pool_state(hash(conn, pool_key(pool))) }
+      def read(pool) = redis { |conn| Store.pool_state(hash(conn, pool_key(pool))) }
 
-      def read_app = redis { |conn| app_state(hash(conn, app_key)) }
+      def read_app = redis { |conn| Store.app_state(hash(conn, app_key)) }
 
       def now_ms(conn = nil)
         return redis { |c| now_ms(c) } unless conn
@@ -115,17 +115,6 @@ module MiddleManagement
       def hash(conn, key)
         pairs = command(conn, "HGETALL", key)
         pairs.is_a?(Hash) ? pairs : pairs.each_slice(2).to_h
-      end
-
-      def integer(value) = value.nil? || value == "" ? nil : Integer(value)
-
-      def pool_state(hash)
-        PoolState.new(quantity: integer(hash["quantity"]), wanted: integer(hash["wanted"]), history: hash["history"])
-      end
-
-      def app_state(hash)
-        AppState.new(window_opens_at: integer(hash["window_opens_at"]), decided_at: integer(hash["decided_at"]),
-                     pending_at: integer(hash["pending_at"]))
       end
     end
   end

@@ -62,8 +62,8 @@ module MiddleManagement
                              "FROM #{TABLE} WHERE process_type = ?", APP)
           next Store.held(app["now"], app["lease_expires_at"], app["decided_at"], gap) if claimed.zero?
 
-          states = rows(conn, pools).to_h { |row| [row["process_type"], pool_state(row)] }
-          Lease.new(self, holder, app_state(app), states, Integer(app["now"]))
+          states = rows(conn, pools).to_h { |row| [row["process_type"], Store.pool_state(row)] }
+          Lease.new(self, holder, Store.app_state(app), states, Integer(app["now"]))
         end
       end
 
@@ -106,11 +106,11 @@ module MiddleManagement
       end
 
       def read(pool)
-        with_connection { |conn| rows(conn, [pool]).first&.then { |row| pool_state(row) } || PoolState.new }
+        with_connection { |conn| rows(conn, [pool]).first&.then { |row| Store.pool_state(row) } || PoolState.new }
       end
 
       def read_app
-        with_connection { |conn| rows(conn, [APP]).first&.then { |row| app_state(row) } || AppState.new }
+        with_connection { |conn| rows(conn, [APP]).first&.then { |row| Store.app_state(row) } || AppState.new }
       end
 
       def now_ms
@@ -203,17 +203,6 @@ module MiddleManagement
       def bind(conn, sql, binds)
         values = binds.dup
         sql.strip.gsub("?") { conn.quote(values.shift) }
-      end
-
-      def integer(value) = value.nil? ? nil : Integer(value)
-
-      def pool_state(row)
-        PoolState.new(quantity: integer(row["quantity"]), wanted: integer(row["wanted"]), history: row["history"])
-      end
-
-      def app_state(row)
-        AppState.new(window_opens_at: integer(row["window_opens_at"]), decided_at: integer(row["decided_at"]),
-                     pending_at: integer(row["pending_at"]))
       end
     end
   end
