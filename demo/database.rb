@@ -2,12 +2,28 @@ require "logger"
 require "active_record"
 require "delayed_job"
 require "delayed_job_active_record"
+require "active_record/connection_adapters/sqlite3_adapter"
 require "middle_management/store"
 
 # The demo's job table: SQLite in WAL mode, so the app and ten worker
 # processes can share it; and Middle Management's coordination table
 # (`store: false` leaves it out: each process then decides alone).
 module DemoDatabase
+  # SQLite's own busy wait holds Ruby's GVL: a thread waiting for the write
+  # lock stops the very thread of this process that holds it (ten worker
+  # threads on one file, say) until the timeout fails one of them. Wait in
+  # Ruby instead, as the gem's store does for itself.
+  module YieldingBusyWait
+    private
+
+    def configure_connection
+      super
+      timeout = Integer(@config.fetch(:timeout, 5_000))
+      @connection.busy_handler { |tries| tries * 5 < timeout && sleep(0.005) }
+    end
+  end
+  ActiveRecord::ConnectionAdapters::SQLite3Adapter.prepend(YieldingBusyWait)
+
   module_function
 
   def connect(path, create: false, pool: 5, store: true)
