@@ -34,7 +34,7 @@ module MiddleManagement
         begin
           case (message = @dispatcher.next_message(WAIT))
           when Internal::Native::Request then @decision.run(message)
-          when Hash then event(message)
+          when Internal::Native::Event then event(message)
           end
         rescue StandardError => e
           @log.failure("the coordinator met an error", e)
@@ -44,23 +44,22 @@ module MiddleManagement
 
     def event(event)
       @log.event(event)
+      forget(event.unsent_calls) if event.unsent_calls
       instrument(event)
-      forget_failed_calls(event) if event[:type] == :call_failed && event[:retry_in]
     end
 
     # A call that will be retried did not reach Heroku: the app's record must
     # not say it did, or the retry would find nothing to send.
-    def forget_failed_calls(event)
-      event[:calls].each { |pool, quantity| @agent.store.forget_quantity(pool, quantity) }
+    def forget(calls)
+      calls.each { |pool, quantity| @agent.store.forget_quantity(pool, quantity) }
     rescue StandardError => e
       @log.failure("could not record a failed call", e)
     end
 
     def instrument(event)
-      return unless defined?(::ActiveSupport::Notifications)
+      return unless event.notification && defined?(::ActiveSupport::Notifications)
 
-      name = { scaled: "scale.middle_management", call_failed: "error.middle_management" }[event[:type]]
-      ::ActiveSupport::Notifications.instrument(name, event) if name
+      ::ActiveSupport::Notifications.instrument(event.notification, event.payload)
     end
   end
 end

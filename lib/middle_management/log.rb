@@ -19,7 +19,7 @@ module MiddleManagement
     end
 
     def event(event)
-      write(event[:level], event[:message])
+      write(event.level, event.message)
     end
 
     def debug(message) = write(:debug, message)

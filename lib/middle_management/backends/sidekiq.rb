@@ -1,4 +1,6 @@
 require "middle_management/backends/sidekiq/counting"
+require "middle_management/backends/sidekiq/hooks"
+require "middle_management/backends/sidekiq/retry_schedule"
 
 module MiddleManagement
   module Backends
@@ -15,8 +17,6 @@ module MiddleManagement
     #
     # Counts: see Sidekiq::Counting. The store is Sidekiq's Redis.
     module Sidekiq
-      DEFAULT_MAX_RETRIES = 25 # Sidekiq::JobRetry::DEFAULT_MAX_RETRY_ATTEMPTS
-
       @install_lock = Mutex.new
       # This process's running jobs (jid => queue), for the moment before its
       # heartbeat shows them. Each change is one Hash operation.
@@ -74,7 +74,7 @@ module MiddleManagement
         def finished(job, queue, error)
           @running.delete(job["jid"])
           agent = MiddleManagement.agent or return
-          retry_in = error && !shutdown?(error) && retry_in(job)
+          retry_in = error && RetrySchedule.retry_in(job, error)
           agent.wake(job["retry_queue"] || queue, due_in: retry_in) if retry_in
           agent.wake(queue)
         rescue StandardError => e
@@ -83,62 +83,8 @@ module MiddleManagement
 
         private
 
-        # Seconds until Sidekiq retries a failed job, at the earliest: its
-        # default backoff without the random part. Nil when it will not.
-        def retry_in(job)
-          retry_option = job["retry"]
-          return nil unless retry_option
-
-          max = retry_option.is_a?(Integer) ? retry_option : max_retries
-          count = job["retry_count"] ? job["retry_count"] + 1 : 0
-          count < max ? (count**4) + 15 : nil
-        end
-
-        def max_retries
-          option(:max_retries) || DEFAULT_MAX_RETRIES
-        end
-
-        # A Sidekiq setting: Sidekiq.default_configuration in 7, Sidekiq[]
-        # from 6.5, Sidekiq.options before.
-        def option(name)
-          if ::Sidekiq.respond_to?(:default_configuration) then ::Sidekiq.default_configuration[name]
-          elsif ::Sidekiq.respond_to?(:[]) then ::Sidekiq[name]
-          else ::Sidekiq.options[name]
-          end
-        end
-
-        def shutdown?(error)
-          defined?(::Sidekiq::Shutdown) && error.is_a?(::Sidekiq::Shutdown)
-        end
-
         def report(agent, what, error)
           agent&.log_failure(what, error)
-        end
-      end
-
-      # Prepended to Sidekiq::Client.
-      module ClientHook
-        private
-
-        def raw_push(payloads)
-          # Sidekiq deletes "at" from the payloads as it pushes them.
-          jobs = payloads.map { |job| { "queue" => job["queue"], "at" => job["at"] } }
-          result = super
-          Sidekiq.pushed(jobs) unless defined?(::Sidekiq::Testing) && ::Sidekiq::Testing.inline?
-          result
-        end
-      end
-
-      # Sidekiq server middleware.
-      class ServerMiddleware
-        def call(_worker, job, queue)
-          Sidekiq.started(job, queue)
-          yield
-        rescue Exception => e # rubocop:disable Lint/RescueException -- Sidekiq::Shutdown is not a StandardError
-          error = e
-          raise
-        ensure
-          Sidekiq.finished(job, queue, error)
         end
       end
     end

@@ -6,16 +6,17 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use magnus::{Error, IntoValue, RArray, RHash, Ruby, Symbol, Value};
+use magnus::{Error, IntoValue, RHash, Ruby, Symbol, Value};
 
 use super::errors::configuration_error;
+use super::event::RbEvent;
 use super::gvl::without_gvl;
 use super::request::RbRequest;
 use super::settings::dispatcher_config;
 use super::verdict::RbVerdict;
 use crate::decision::{self, Counts, Occasion, Record};
 use crate::dispatcher::{
-    Answer, Decided, Dispatcher, DispatcherConfig, Event, Level, Message, Status,
+    Answer, Decided, Dispatcher, DispatcherConfig, Message, Status,
 };
 
 #[magnus::wrap(
@@ -52,7 +53,7 @@ impl RbDispatcher {
         self.dispatcher.watch()
     }
 
-    /// The next Request, or event as a Hash, or nil after `timeout` seconds
+    /// The next Request or Event, or nil after `timeout` seconds
     /// (or an interrupt).
     pub fn next_message(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Option<Value>, Error> {
         let outbox = rb_self.dispatcher.outbox();
@@ -62,9 +63,7 @@ impl RbDispatcher {
             move || waiting.interrupt(),
         ) {
             Some(Message::Request(request)) => Ok(Some(RbRequest(request).into_value_with(ruby))),
-            Some(Message::Event(event)) => {
-                Ok(Some(event_hash(ruby, &event)?.into_value_with(ruby)))
-            }
+            Some(Message::Event(event)) => Ok(Some(RbEvent(event).into_value_with(ruby))),
             _ => Ok(None),
         }
     }
@@ -181,78 +180,6 @@ impl RbDispatcher {
     pub fn shutdown(&self) {
         self.dispatcher.shutdown();
     }
-}
-
-fn level(level: Level) -> &'static str {
-    match level {
-        Level::Debug => "debug",
-        Level::Info => "info",
-        Level::Warn => "warn",
-        Level::Error => "error",
-    }
-}
-
-fn formation_hash(ruby: &Ruby, formation: &[(String, u32)]) -> Result<RHash, Error> {
-    let hash = ruby.hash_new();
-    for (process_type, quantity) in formation {
-        hash.aset(process_type.as_str(), *quantity)?;
-    }
-    Ok(hash)
-}
-
-fn event_hash(ruby: &Ruby, event: &Event) -> Result<RHash, Error> {
-    let hash = ruby.hash_new();
-    let set = |key: &str, value: Value| hash.aset(ruby.to_symbol(key), value);
-    set(
-        "level",
-        ruby.to_symbol(level(event.level())).into_value_with(ruby),
-    )?;
-    set("message", event.message().into_value_with(ruby))?;
-    let kind = match event {
-        Event::Scaled {
-            pool,
-            from,
-            to,
-            formation,
-            outstanding,
-            dry_run,
-            ..
-        } => {
-            set("pool", pool.as_str().into_value_with(ruby))?;
-            set("from", from.into_value_with(ruby))?;
-            set("to", to.into_value_with(ruby))?;
-            set(
-                "formation",
-                formation_hash(ruby, formation)?.into_value_with(ruby),
-            )?;
-            set("outstanding", outstanding.into_value_with(ruby))?;
-            set("dry_run", dry_run.into_value_with(ruby))?;
-            "scaled"
-        }
-        Event::CallFailed {
-            calls,
-            error,
-            retry_in,
-        } => {
-            let pools = RArray::from_iter(calls.iter().map(|(pool, _)| pool.as_str()));
-            set("pools", pools.into_value_with(ruby))?;
-            set("calls", formation_hash(ruby, calls)?.into_value_with(ruby))?;
-            set(
-                "error_kind",
-                ruby.to_symbol(error.kind()).into_value_with(ruby),
-            )?;
-            set("status", error.status().into_value_with(ruby))?;
-            set("error_id", error.id().into_value_with(ruby))?;
-            set(
-                "retry_in",
-                retry_in.map(|d| d.as_secs_f64()).into_value_with(ruby),
-            )?;
-            "call_failed"
-        }
-        Event::Notice { .. } => "notice",
-    };
-    set("type", ruby.to_symbol(kind).into_value_with(ruby))?;
-    Ok(hash)
 }
 
 fn status_hash(ruby: &Ruby, status: &Status) -> Result<RHash, Error> {

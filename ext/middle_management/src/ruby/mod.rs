@@ -5,6 +5,7 @@
 
 mod dispatcher;
 mod errors;
+mod event;
 mod gvl;
 mod request;
 mod settings;
@@ -13,6 +14,7 @@ mod verdict;
 use magnus::{function, method, prelude::*, Error, Ruby};
 
 use dispatcher::RbDispatcher;
+use event::RbEvent;
 use request::RbRequest;
 use verdict::RbVerdict;
 
@@ -40,6 +42,13 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let request = native.define_class("Request", ruby.class_object())?;
     request.define_method("why", method!(RbRequest::why, 0))?;
     request.define_method("news", method!(RbRequest::news, 0))?;
+
+    let event = native.define_class("Event", ruby.class_object())?;
+    event.define_method("level", method!(RbEvent::level, 0))?;
+    event.define_method("message", method!(RbEvent::message, 0))?;
+    event.define_method("notification", method!(RbEvent::notification, 0))?;
+    event.define_method("unsent_calls", method!(RbEvent::unsent_calls, 0))?;
+    event.define_method("payload", method!(RbEvent::payload, 0))?;
 
     let verdict = native.define_class("Verdict", ruby.class_object())?;
     verdict.define_method("wanted", method!(RbVerdict::wanted, 0))?;
