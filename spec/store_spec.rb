@@ -165,6 +165,15 @@ RSpec.describe MiddleManagement::Store do
 
       it_behaves_like "a coordination store"
 
+      # What SQLTimeLimit may touch on a connection, and whether a transaction is left open.
+      def setting_values(conn)
+        setting = case conn.adapter_name
+                  when /postg/i then conn.select_value("SHOW statement_timeout")
+                  when /mysql/i then conn.select_value("SELECT @@SESSION.innodb_lock_wait_timeout")
+                  end
+        { setting: setting, transaction_open: conn.transaction_open? }
+      end
+
       it "installs its table once, however often asked" do
         @model.connection.drop_table(described_class::TABLE, if_exists: true)
         expect(described_class.new(@model)).not_to be_installed
@@ -194,6 +203,32 @@ RSpec.describe MiddleManagement::Store do
         expect(output).to include("class CreateMiddleManagementPools < ActiveRecord::Migration[6.1]",
                                   "t.bigint :lease_expires_at", "claimed: true")
         expect(described_class.new(@model)).to be_installed
+      end
+
+      it "gives up on a claim the database keeps waiting, and leaves the connection's settings as they were" do
+        claim_once = -> { store.claim(%w[worker], holder: "a").tap { |lease| lease.release unless lease.held? } }
+        claim_once.call # the rows exist
+        settings = -> { setting_values(@model.connection) }
+        before = settings.call
+        # Another session holds the app's row, as a stuck transaction would.
+        locker = @model.connection_pool.checkout
+        sqlite = locker.adapter_name.match?(/sqlite/i)
+        locker.execute(sqlite ? "BEGIN IMMEDIATE" : "BEGIN")
+        locker.execute("UPDATE #{described_class::TABLE} SET history = history WHERE process_type = '*'")
+        MiddleManagement::SQLTimeLimit.limit = 0.5
+        started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        expect { claim_once.call }.to raise_error(ActiveRecord::StatementInvalid)
+        waited = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
+        # SQLite's bound is the connection's own timeout (5 s here).
+        expect(waited).to be < (sqlite ? 8 : 4), "waited #{waited.round(2)} s for the locked row"
+        expect(settings.call).to eq(before)
+      ensure
+        MiddleManagement::SQLTimeLimit.limit = nil
+        if locker
+          locker.execute("ROLLBACK")
+          @model.connection_pool.checkin(locker)
+        end
+        expect(claim_once.call).not_to be_held
       end
 
       it "judges leases by the database's clock" do

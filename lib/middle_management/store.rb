@@ -1,4 +1,5 @@
 require "middle_management/errors"
+require "middle_management/sql_time_limit"
 require "securerandom"
 require "socket"
 

@@ -35,7 +35,15 @@ module MiddleManagement
         end
       end
 
+      # On a connection borrowed for the count and given back, its
+      # statements bounded in time.
       def count(pool)
+        ::Delayed::Job.connection_pool.with_connection do |conn|
+          SQLTimeLimit.within(conn) { count_now(pool) }
+        end
+      end
+
+      def count_now(pool)
         jobs = scope(pool)
         now = ::Delayed::Job.db_time_now
         stale = now - ::Delayed::Worker.max_run_time

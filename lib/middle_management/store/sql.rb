@@ -6,7 +6,8 @@ module MiddleManagement
     # conditional UPDATE judged by the database's clock; a settle, one
     # transaction that only commits while the lease is still held (on
     # SQLite, one statement after another under the lease). A connection is
-    # borrowed from the app's pool for each call and given straight back.
+    # borrowed from the app's pool for each call and given straight back;
+    # its statements are bounded in time (SQLTimeLimit).
     class SQL
       TABLE = "middle_management_pools".freeze
       APP = "*".freeze # the app's row: no process type is named so
@@ -121,7 +122,7 @@ module MiddleManagement
 
       def with_connection(&block)
         @model.connection_pool.with_connection do |conn|
-          sqlite?(conn) ? yielding_to_ruby(conn, &block) : yield(conn)
+          sqlite?(conn) ? yielding_to_ruby(conn, &block) : SQLTimeLimit.within(conn, &block)
         end
       end
 
