@@ -62,6 +62,12 @@ RSpec.describe "Sidekiq integration" do
   # configure_client: Sidekiq 6's and 7's alike (6 also had Sidekiq.redis=).
   def point_sidekiq_at(url)
     Sidekiq.configure_client { |config| config.redis = { url: url, reconnect_attempts: 0, network_timeout: 1 } }
+    # Sidekiq 6 builds a new pool there; Sidekiq 7 builds its pool once, on
+    # first use, so the built one is dropped (as Sidekiq 7's own test helper does).
+    config = Sidekiq.respond_to?(:default_configuration) && Sidekiq.default_configuration
+    return unless config&.instance_variable_defined?(:@redis)
+
+    config.remove_instance_variable(:@redis)&.shutdown(&:close)
   end
 
   # Boots the gem and has it count Sidekiq's jobs only (the suite loads
