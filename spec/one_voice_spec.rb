@@ -116,7 +116,7 @@ RSpec.describe "one voice per app" do
       <<~RUBY
         $LOAD_PATH.unshift #{lib.inspect}
         require "sidekiq"
-        Redis.silence_deprecations = true if Redis.respond_to?(:silence_deprecations=)
+        Redis.silence_deprecations = true if defined?(Redis) && Redis.respond_to?(:silence_deprecations=)
         Sidekiq.configure_client { |c| c.redis = { url: #{redis_server.url.inspect} } }
         Sidekiq.configure_server { |c| c.redis = { url: #{redis_server.url.inspect} } }
         require "middle_management"
