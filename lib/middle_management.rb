@@ -69,8 +69,15 @@ module MiddleManagement
       agent ? agent.decide_now(timeout) : false
     end
 
+    # Whether this worker should take no new job: its dyno is numbered
+    # above what the work needs (the job libraries' fetch loops ask).
+    def draining?(fresh: false)
+      agent ? agent.draining?(fresh: fresh) : false
+    end
+
     # What the dispatcher knows: per pool desired and known quantities,
-    # counts, calls, errors, and Heroku's last RateLimit-Remaining.
+    # counts, busy and draining dynos, calls, errors, and Heroku's last
+    # RateLimit-Remaining.
     def status
       agent ? agent.status : { enabled: false, disabled_reason: "not booted", pools: [] }
     end

@@ -21,23 +21,9 @@ RSpec.describe "one voice per app" do
       "JOBS_PER_WORKER" => 1, "API_THROTTLE" => throttle, "COUNT_INTERVAL" => 5 }
   end
 
-  # The local formation: Heroku's API on 127.0.0.1 running `worker_command`
-  # at the quantities it is set to.
-  def start_formation(worker_command)
-    File.write(File.join(dir, "Procfile"), "worker: #{worker_command}\n")
-    @log = File.join(dir, "formation.log")
-    output = File.open(@log, "w").tap { |f| f.sync = true }
-    on_release { output.close }
-    supervisor = MiddleManagement::LocalFormation::Supervisor.new(File.join(dir, "Procfile"), grace: 10, output: output)
-    heroku = FakeHeroku.start(app: "example", token: token, formation: { "worker" => 0 }, supervisor: supervisor)
-    supervisor.env = env(heroku)
-    on_release { supervisor.stop_all(grace: 0) }
-    [heroku, supervisor]
-  end
+  def start_formation(worker_command) = super(dir, worker_command, vars, token: token)
 
-  def env(heroku)
-    vars.merge("HEROKU_API_URL" => heroku.url).to_h { |name, value| ["MIDDLE_MANAGEMENT_#{name}", value.to_s] }
-  end
+  def env(heroku) = app_env(heroku, vars)
 
   def enqueuers(heroku, setup, enqueue)
     bursts.map do |plan|
@@ -61,7 +47,7 @@ RSpec.describe "one voice per app" do
     enqueuers.each_with_index { |process, i| expect(process.wait).to be_success, "enqueuer #{i}:\n#{process.output}" }
     await("every job done and the formation back at 0", timeout: 90,
           saw: -> { "formation #{heroku.quantity("worker")}, calls #{calls(heroku).map(&:last)}; " \
-                    "the workers said:\n#{File.read(@log).lines.last(30).join}" }) do
+                    "the workers said:\n#{formation_log(dir).lines.last(30).join}" }) do
       done.call && heroku.quantity("worker").zero?
     end
     times = calls(heroku).map(&:first)

@@ -124,6 +124,7 @@ RSpec.describe "Resque integration" do
   def start_worker_process(extra = {})
     env = worker_vars.merge(extra).to_h { |key, value| ["MIDDLE_MANAGEMENT_#{key}", value.to_s] }
     env["REDIS_URL"] = redis_server.url
+    env["DYNO"] = "worker.1" # its busy jobs hold the formation at 1 at least, as on Heroku
     @worker = start_child(env, RbConfig.ruby, worker_script, stop_signal: "QUIT")
   end
 

@@ -115,6 +115,7 @@ RSpec.describe "Sidekiq integration" do
   def start_sidekiq_process(concurrency: 5)
     env = worker_vars.to_h { |key, value| ["MIDDLE_MANAGEMENT_#{key}", value.to_s] }
     env["REDIS_URL"] = redis_server.url
+    env["DYNO"] = "worker.1" # Sidekiq names the process after it, as on Heroku
     @sidekiq = start_child(env, RbConfig.ruby, "-S", "sidekiq", "-r", boot_file, "-c", concurrency.to_s,
                            "-q", "default", "-t", "5")
   end

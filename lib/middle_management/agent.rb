@@ -1,5 +1,7 @@
+require "middle_management/busy_dynos"
 require "middle_management/coordinator"
 require "middle_management/decision"
+require "middle_management/drain"
 require "middle_management/store"
 
 module MiddleManagement
@@ -62,6 +64,14 @@ module MiddleManagement
 
     def watching? = @watching == Process.pid
 
+    # This worker's dyno is numbered above what the work needs: it should
+    # take no new job (see Drain).
+    def draining?(fresh: false)
+      return false if disabled_reason
+
+      (@drain ||= Drain.new(self, @log)).draining?(fresh: fresh)
+    end
+
     # Every pool decides now (rake middle_management:scale), waiting up to `timeout`.
     def decide_now(timeout = 10.0)
       dispatcher = self.dispatcher or return false
@@ -79,7 +89,10 @@ module MiddleManagement
       base = { enabled: disabled_reason.nil?, disabled_reason: disabled_reason }
       dispatcher = current_dispatcher or return base.merge(pools: [], calls: 0, errors: 0)
       status = dispatcher.status
-      status[:pools].each { |pool| pool[:last_call_at] &&= Time.at(pool[:last_call_at]) }
+      status[:pools].each do |pool|
+        pool[:last_call_at] &&= Time.at(pool[:last_call_at])
+        pool.merge!(@decision.busy_status(pool[:name]))
+      end
       base.merge(status, store: @store && @store.class.name.split("::").last)
     end
 
@@ -96,7 +109,8 @@ module MiddleManagement
       return nil if counts.empty? && @backends.any?
 
       Backends::Counts.new(runnable: counts.sum(&:runnable), running: counts.sum(&:running),
-                           next_run_in: counts.filter_map(&:next_run_in).min)
+                           next_run_in: counts.filter_map(&:next_run_in).min,
+                           busy_dynos: counts.flat_map { |c| c.busy_dynos || [] })
     end
 
     # The app's coordination store, chosen on first use (on the coordinator
@@ -111,12 +125,18 @@ module MiddleManagement
 
         @coordinator&.stop
         @dispatcher&.shutdown
-        @pid = @dispatcher = @coordinator = nil
+        @pid = @dispatcher = @coordinator = @decision = nil
       end
     end
 
     def at_exit_flush
-      flush(EXIT_TIMEOUT) or @log.warn("exiting before Heroku confirmed the last change")
+      return if flush(EXIT_TIMEOUT)
+
+      @log.warn(if @decision&.left_news?
+                  "exiting with news undecided; it is left in the store for the app's next decision"
+                else
+                  "exiting before Heroku confirmed the last change"
+                end)
     rescue StandardError => e
       @log.failure("could not deliver the last change at exit", e)
     end
@@ -140,7 +160,8 @@ module MiddleManagement
     def start
       @store = nil if @pid # a forked child: the parent's in-process store (and its locks) are not ours
       @dispatcher = Internal::Native::Dispatcher.new(configuration.native_settings)
-      @coordinator = Coordinator.new(self, @dispatcher, Decision.new(self, @dispatcher, configuration, @log), @log)
+      @decision = Decision.new(self, @dispatcher, configuration, @log)
+      @coordinator = Coordinator.new(self, @dispatcher, @decision, @log)
       @pid = Process.pid
       @pools.each { |pool| @log.info(pool.capped_note) if pool.capped_note }
     end

@@ -6,8 +6,9 @@ module MiddleManagement
   # library's own database or Redis holds (nil: not installed).
   module Backends
     # What a backend reports for one pool. `next_run_in`: seconds until the
-    # earliest job scheduled for later, or nil.
-    Counts = Struct.new(:runnable, :running, :next_run_in, keyword_init: true)
+    # earliest job scheduled for later, or nil. `busy_dynos`: the dyno name
+    # (`worker.3`) of each running job's worker, nil where it is not known.
+    Counts = Struct.new(:runnable, :running, :next_run_in, :busy_dynos, keyword_init: true)
 
     # The backends whose library is loaded, in the order they are tried.
     def self.available

@@ -14,6 +14,7 @@ module MiddleManagement
       @dispatcher = dispatcher
       @pools = configuration.pools
       @log = log
+      @busy = {} # pool name => what the last count said of its busy dynos, for status
       news_gap = [NEWS_GAP, configuration.api_throttle].min
       @gaps = { news: news_gap, due: news_gap, boot: news_gap, periodic: configuration.count_interval, flush: 0 }
     end
@@ -23,7 +24,7 @@ module MiddleManagement
       news = request.news
       store = @agent.store
       lease = store.claim(@pools.map(&:name), gap: (@gaps.fetch(why) * 1000).round)
-      return held(store, why, news, lease.retry_in) if lease.held?
+      return held(store, why, lease.retry_in) if lease.held?
 
       decide(lease, store, why, news)
     rescue StandardError => e
@@ -32,18 +33,27 @@ module MiddleManagement
       @pools.each_index { |index| @dispatcher.failed(index) }
     end
 
+    # Per pool: the dynos its busy jobs ran on at the last count, and those
+    # of them that drain.
+    def busy_status(pool_name)
+      @busy.fetch(pool_name) { { busy_dynos: [], draining: [] } }
+    end
+
+    # An exit left news in the store for another process to decide on.
+    def left_news? = @left_news
+
     private
 
-    # Another process decides now. An exiting process does not wait for it:
-    # it leaves its news in the store, for that decision (if it counted
-    # after) or the next one.
-    def held(store, why, news, retry_in)
+    # Another process decides now, or the app decided a moment ago. An
+    # exiting process leaves its news in the store first (for that decision,
+    # if it counted after, or the next one) and then tries again while its
+    # exit allows.
+    def held(store, why, retry_in)
       if why == :flush && !store.is_a?(Store::Local)
         store.leave_news
-        @pools.each_index { |index| @dispatcher.left(index, news[index]) }
-      else
-        @pools.each_index { |index| @dispatcher.held(index, retry_in) }
+        @left_news = true
       end
+      @pools.each_index { |index| @dispatcher.held(index, retry_in) }
     end
 
     # Every pool from a fresh count, one settle for all, then the answers:
@@ -54,11 +64,17 @@ module MiddleManagement
       verdicts = @pools.each_with_index.map do |pool, index|
         counts = @agent.count(pool) or raise Error, "no job library could count #{pool.name}'s jobs"
         state = lease.state(pool.name)
-        [counts, @dispatcher.verdict(index, counts.runnable, counts.running, counts.next_run_in, state.quantity,
-                                     lease.app.window_opens_at, state.history, lease.now, occasion)]
+        busy = busy_dynos(pool, counts)
+        native_counts = Internal::Native::Counts.new(counts.runnable, counts.running, counts.next_run_in, busy.top,
+                                                     busy.unnumbered?)
+        record = Internal::Native::Record.new(state.quantity, lease.app.window_opens_at, state.history)
+        verdict = @dispatcher.verdict(index, native_counts, record, lease.now, occasion)
+        @busy[pool.name] = { busy_dynos: busy.names, draining: busy.draining(verdict.needed) }
+        [counts, verdict]
       end
+      # `wanted` is what the work needs: the workers above it drain (Drain).
       changes = @pools.zip(verdicts).to_h do |pool, (_counts, verdict)|
-        change = { wanted: verdict.wanted, history: verdict.memory }
+        change = { wanted: verdict.needed, history: verdict.memory }
         change[:quantity] = verdict.send_quantity if verdict.send_quantity
         [pool.name, change]
       end
@@ -67,11 +83,28 @@ module MiddleManagement
       waiting = verdicts.any? { |_counts, verdict| !verdict.send_quantity && verdict.look_again_in }
       # An exiting process cannot wait for the app's window: it leaves its
       # news for the next process to decide.
-      store.leave_news if why == :flush && !local && waiting
+      if why == :flush && !local && waiting
+        store.leave_news
+        @left_news = true
+      end
       @pools.zip(verdicts).each_with_index do |(pool, (counts, verdict)), index|
         @log.debug(describe(pool, why, counts, verdict, settled))
+        warn_stopping_busy(pool, verdict) if settled
         @dispatcher.decided(index, news[index], verdict, settled)
       end
+    end
+
+    def busy_dynos(pool, counts)
+      busy = BusyDynos.new(pool, counts.busy_dynos)
+      @log.once(:unnumbered_dynos, busy.unnumbered_note) if busy.unnumbered?
+      busy
+    end
+
+    def warn_stopping_busy(pool, verdict)
+      return unless verdict.send_quantity && verdict.stops_busy
+
+      @log.warn("#{pool.name}: MAX_WORKERS is #{verdict.send_quantity}, so #{pool.name}.#{verdict.stops_busy} " \
+                "is stopped while it works a job")
     end
 
     # An exit without a shared store sends what it wants whatever its own

@@ -26,6 +26,14 @@ module MiddleManagement
     def info(message) = write(:info, message)
     def warn(message) = write(:warn, message)
 
+    # A note worth saying once per process (`key`: which).
+    def once(key, message)
+      return if @reported[key]
+
+      @reported[key] = true
+      info(message)
+    end
+
     # An unexpected error, logged once per kind and place so a broken
     # database cannot flood the log from every enqueue.
     def failure(what, error)

@@ -41,6 +41,18 @@ module MiddleManagement
       queues ? queues.include?(queue.to_s) : !excluded_queues.include?(queue.to_s)
     end
 
+    # Where a dyno stands in the pool's formation, the smallest quantity
+    # that keeps it running: its number, or in Eco/Basic mode the place of
+    # its type in the list (the types are turned on in order). Nil for a
+    # dyno of another pool; :unknown where the name has no number.
+    def position(dyno)
+      if process_types
+        (index = process_types.index(dyno.type)) && index + 1
+      elsif dyno.type == name
+        dyno.number || :unknown
+      end
+    end
+
     # Eco/Basic dynos run one per process type, so the types listed are the ceiling.
     def capped_max
       process_types ? [max, process_types.size].min : max

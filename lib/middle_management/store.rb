@@ -25,6 +25,7 @@ module MiddleManagement
   # and Store::Local (this process only: the store is not installed).
   module Store
     LEASE_TTL = 5_000 # ms: a lease whose holder died frees itself this soon
+    LEASE_POLL = 200 # ms: how soon a process that found the lease held tries again
 
     # A pool's record. `history`: the pacing's memory of recent wishes, opaque here.
     PoolState = Struct.new(:quantity, :wanted, :history, keyword_init: true)
@@ -119,9 +120,12 @@ module MiddleManagement
 
     # When a claim that did not get the lease may be tried again: once the
     # lease expires, and the gap since the last decision has passed.
+    # A held lease is tried again soon (its holder frees it in milliseconds,
+    # unless it died), a gap once it has passed.
     def self.held(now, lease_expires_at, decided_at, gap)
-      free_at = [lease_expires_at.to_i, decided_at ? decided_at.to_i + gap : 0].max
-      Held.new(retry_in: [free_at - now.to_i, 0].max / 1000.0)
+      lease_free_in = [lease_expires_at.to_i - now.to_i, LEASE_POLL].min
+      gap_free_in = decided_at ? decided_at.to_i + gap - now.to_i : 0
+      Held.new(retry_in: [lease_free_in, gap_free_in, 0].max / 1000.0)
     end
 
     # Outside Rails: creates the SQL store's table in the jobs' database

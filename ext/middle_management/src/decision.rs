@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::dispatcher::PoolConfig;
 use crate::pacing::{Pacer, PacingConfig, Step};
-use crate::policy::{Observation, Reason};
+use crate::policy::{BusyDynos, Observation, Reason};
 
 /// What the app's store keeps for a pool, as far as deciding goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -26,6 +26,25 @@ pub struct Counts {
     pub runnable: u64,
     pub running: u64,
     pub next_run_in: Option<Duration>,
+    /// The highest number of a dyno of this pool with a busy job.
+    pub top_busy_dyno: Option<u32>,
+    /// A busy job runs on a dyno whose name has no number.
+    pub busy_unnumbered: bool,
+}
+
+impl Counts {
+    /// Where the busy jobs are, for the policy: without dyno numbers, the
+    /// quantity Heroku has is what must not shrink.
+    fn busy_dynos(&self, quantity: Option<u32>) -> BusyDynos {
+        let top = self.top_busy_dyno.unwrap_or(0);
+        if self.busy_unnumbered {
+            BusyDynos::Unnumbered(quantity.unwrap_or(0).max(top))
+        } else if top > 0 {
+            BusyDynos::Top(top)
+        } else {
+            BusyDynos::None
+        }
+    }
 }
 
 /// What the decision is for, besides the count.
@@ -43,9 +62,13 @@ pub enum Occasion {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
-    /// What the policy wants now (floors and clamps applied).
+    /// What the policy wants now (floors and clamps applied, busy dynos kept).
     pub wanted: u32,
+    /// What the work needs: dynos numbered above it drain.
+    pub needed: u32,
     pub reason: Reason,
+    /// A busy dyno that MAX_WORKERS leaves out.
+    pub stops_busy: Option<u32>,
     /// Call Heroku with this quantity now.
     pub send: Option<u32>,
     /// `send` is the record's own quantity, to be checked first: the call
@@ -78,6 +101,7 @@ pub fn decide(
         runnable: counts.runnable,
         running: counts.running,
         next_run_in: counts.next_run_in,
+        busy: counts.busy_dynos(record.quantity),
     });
     pacer.desire(now, decision.workers);
     let send = match pacer.poll(now) {
@@ -101,7 +125,9 @@ pub fn decide(
     let verify = occasion == Occasion::Verify && send.is_none() && wait.is_none();
     Verdict {
         wanted: decision.workers,
+        needed: decision.needed,
         reason: decision.reason,
+        stops_busy: decision.stops_busy,
         send: if verify { record.quantity } else { send },
         verify: verify && record.quantity.is_some(),
         window_opens_at,
@@ -142,7 +168,7 @@ mod tests {
         Counts {
             runnable,
             running,
-            next_run_in: None,
+            ..Counts::default()
         }
     }
 
@@ -368,5 +394,45 @@ mod tests {
         );
         assert_eq!(v.wanted, 0);
         assert_eq!(v.look_again_in, Some(Duration::from_secs(70)));
+    }
+
+    #[test]
+    fn busy_dynos_keep_the_formation_up_while_the_work_needs_less() {
+        let record = Record {
+            quantity: Some(4),
+            ..Record::default()
+        };
+        let long_jobs_on_3_and_4 = Counts {
+            running: 2,
+            top_busy_dyno: Some(4),
+            ..Counts::default()
+        };
+        let v = decide(&pool(10), pacing(0, 0), &record, &long_jobs_on_3_and_4, T0, Occasion::Change);
+        assert_eq!((v.wanted, v.needed, v.send), (4, 2, None), "no call: Heroku has 4");
+        assert_eq!(v.reason, Reason::BusyDyno(4));
+
+        let last_on_1 = Counts {
+            running: 1,
+            top_busy_dyno: Some(1),
+            ..Counts::default()
+        };
+        let v = decide(&pool(10), pacing(0, 0), &record, &last_on_1, T0, Occasion::Change);
+        assert_eq!((v.wanted, v.send), (1, Some(1)));
+    }
+
+    #[test]
+    fn a_busy_job_without_a_dyno_number_keeps_what_heroku_has() {
+        let record = Record {
+            quantity: Some(3),
+            ..Record::default()
+        };
+        let counts = Counts {
+            running: 1,
+            busy_unnumbered: true,
+            ..Counts::default()
+        };
+        let v = decide(&pool(10), pacing(0, 0), &record, &counts, T0, Occasion::Change);
+        assert_eq!((v.wanted, v.needed, v.send), (3, 1, None));
+        assert_eq!(v.reason, Reason::BusyUnnumbered);
     }
 }

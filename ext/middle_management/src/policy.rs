@@ -59,13 +59,46 @@ pub struct Observation {
     pub running: u64,
     /// Time until the earliest future job is due; `None` when none is scheduled.
     pub next_run_in: Option<Duration>,
+    /// Which dynos the busy jobs hold, since Heroku stops from the top.
+    pub busy: BusyDynos,
+}
+
+/// Where the pool's busy jobs run. Heroku stops the highest-numbered dynos
+/// first, busy or not: a formation below a busy dyno's number stops it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BusyDynos {
+    /// No busy job on a dyno of this pool.
+    #[default]
+    None,
+    /// The highest-numbered dyno with a busy job (`worker.4`: 4).
+    Top(u32),
+    /// A busy job on a dyno whose name has no number (Fir-generation apps,
+    /// or a worker outside Heroku): which dyno a scale-down stops is
+    /// unknown, so nothing below this (the quantity Heroku has) while any
+    /// job is busy.
+    Unnumbered(u32),
+}
+
+impl BusyDynos {
+    fn floor(self) -> u64 {
+        match self {
+            BusyDynos::None => 0,
+            BusyDynos::Top(n) | BusyDynos::Unnumbered(n) => n.into(),
+        }
+    }
 }
 
 /// The policy's answer, with enough context to log and to schedule the next look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Decision {
+    /// The formation to have: what the work needs, kept up to the busy dynos.
     pub workers: u32,
+    /// What the work needs, without keeping busy dynos: the dynos above it
+    /// drain (take no new job) so that the formation can shrink.
+    pub needed: u32,
     pub reason: Reason,
+    /// MAX_WORKERS is below a busy dyno: a call for `workers` stops it.
+    pub stops_busy: Option<u32>,
     /// Decide again after this long even if nothing else changes, so that a
     /// scheduled job gets a worker in time; `None` when nothing is scheduled.
     pub consult_at_in: Option<Duration>,
@@ -78,6 +111,10 @@ pub enum Reason {
     Work,
     /// Kept up so no busy worker is fired mid-job.
     BusyFloor,
+    /// Kept up to the highest-numbered busy dyno, which a scale-down would stop.
+    BusyDyno(u32),
+    /// Kept at Heroku's quantity: a job is busy on a dyno without a number.
+    BusyUnnumbered,
     /// One worker for a job due within the wake-up lead.
     ScheduledSoon,
     /// Raised to `min_workers`.
@@ -93,6 +130,8 @@ impl fmt::Display for Reason {
         f.write_str(match self {
             Reason::Work => "sized to outstanding jobs",
             Reason::BusyFloor => "keeping busy workers",
+            Reason::BusyDyno(n) => return write!(f, "dyno {n} is busy"),
+            Reason::BusyUnnumbered => "a job is busy on a dyno without a number",
             Reason::ScheduledSoon => "job scheduled soon",
             Reason::Minimum => "at min_workers",
             Reason::Maximum => "capped at max_workers",
@@ -182,7 +221,8 @@ impl Policy {
     }
 
     /// Work sizing, then the busy floor, then the scheduled wake-up, then the
-    /// `[min, max]` clamp last, so the configured bounds are absolute.
+    /// busy dynos' positions, then the `[min, max]` clamp last, so the
+    /// configured bounds are absolute.
     pub fn decide(&self, obs: &Observation) -> Decision {
         let outstanding = obs.runnable.saturating_add(obs.running);
         let by_work = self.workers_for(outstanding);
@@ -196,17 +236,39 @@ impl Policy {
         if workers == 0 && obs.next_run_in.is_some_and(|d| d <= self.wake_lead) {
             (workers, reason) = (1, Reason::ScheduledSoon);
         }
-        if workers < u64::from(self.min_workers) {
-            (workers, reason) = (self.min_workers.into(), Reason::Minimum);
-        } else if workers > u64::from(self.max_workers) {
-            (workers, reason) = (self.max_workers.into(), Reason::Maximum);
+        let (needed, _) = self.clamp(workers, reason);
+        let position = obs.busy.floor();
+        if position > workers {
+            workers = position;
+            reason = match obs.busy {
+                BusyDynos::Unnumbered(_) => Reason::BusyUnnumbered,
+                _ => Reason::BusyDyno(u32::try_from(position).expect("a dyno number")),
+            };
         }
+        let (workers, reason) = self.clamp(workers, reason);
+        let stops_busy = match obs.busy {
+            BusyDynos::Top(n) if n > workers => Some(n),
+            _ => None,
+        };
 
         Decision {
-            workers: u32::try_from(workers).expect("clamped to max_workers"),
+            workers,
+            needed,
             reason,
+            stops_busy,
             consult_at_in: obs.next_run_in.and_then(|d| self.consult_in(d)),
         }
+    }
+
+    fn clamp(&self, workers: u64, reason: Reason) -> (u32, Reason) {
+        let (workers, reason) = if workers < u64::from(self.min_workers) {
+            (self.min_workers.into(), Reason::Minimum)
+        } else if workers > u64::from(self.max_workers) {
+            (self.max_workers.into(), Reason::Maximum)
+        } else {
+            (workers, reason)
+        };
+        (u32::try_from(workers).expect("clamped to max_workers"), reason)
     }
 
     /// Counts stay in u64 until the clamp so huge queues can't wrap.
@@ -249,6 +311,7 @@ mod tests {
             runnable,
             running,
             next_run_in: None,
+            busy: BusyDynos::None,
         }
     }
 
@@ -477,6 +540,8 @@ mod tests {
         for r in [
             Reason::Work,
             Reason::BusyFloor,
+            Reason::BusyDyno(4),
+            Reason::BusyUnnumbered,
             Reason::ScheduledSoon,
             Reason::Minimum,
             Reason::Maximum,
@@ -485,6 +550,48 @@ mod tests {
             assert!(!r.to_string().is_empty());
         }
         assert_eq!(Reason::Maximum.to_string(), "capped at max_workers");
+        assert_eq!(Reason::BusyDyno(4).to_string(), "dyno 4 is busy");
+    }
+
+    fn busy_on(busy: BusyDynos, runnable: u64, running: u64) -> Observation {
+        Observation {
+            busy,
+            ..obs(runnable, running)
+        }
+    }
+
+    #[test]
+    fn keeps_the_highest_busy_dyno_and_says_what_the_work_needs() {
+        let p = policy(0, 10, Sizing::JobsPerWorker(1), 1);
+        // Two long jobs, on worker.3 and worker.4: the work needs 2 dynos,
+        // a formation of 2 would stop both.
+        let d = p.decide(&busy_on(BusyDynos::Top(4), 0, 2));
+        assert_eq!((d.workers, d.needed, d.reason), (4, 2, Reason::BusyDyno(4)));
+        // The long job on worker.1 only: down to 1 at once.
+        let d = p.decide(&busy_on(BusyDynos::Top(1), 0, 1));
+        assert_eq!((d.workers, d.needed, d.reason), (1, 1, Reason::Work));
+        // More work than the position: the work decides.
+        let d = p.decide(&busy_on(BusyDynos::Top(2), 5, 1));
+        assert_eq!((d.workers, d.needed, d.reason), (6, 6, Reason::Work));
+        assert_eq!(d.stops_busy, None);
+    }
+
+    #[test]
+    fn without_dyno_numbers_nothing_goes_below_herokus_quantity_while_a_job_is_busy() {
+        let p = policy(0, 10, Sizing::JobsPerWorker(1), 1);
+        let d = p.decide(&busy_on(BusyDynos::Unnumbered(5), 0, 1));
+        assert_eq!((d.workers, d.needed, d.reason), (5, 1, Reason::BusyUnnumbered));
+        let d = p.decide(&busy_on(BusyDynos::Unnumbered(5), 9, 1));
+        assert_eq!((d.workers, d.reason), (10, Reason::Work));
+    }
+
+    #[test]
+    fn max_workers_beats_a_busy_dyno_and_says_so() {
+        let p = policy(0, 3, Sizing::JobsPerWorker(1), 1);
+        let d = p.decide(&busy_on(BusyDynos::Top(5), 0, 1));
+        assert_eq!((d.workers, d.reason, d.stops_busy), (3, Reason::Maximum, Some(5)));
+        let d = p.decide(&busy_on(BusyDynos::Top(3), 0, 1));
+        assert_eq!((d.workers, d.stops_busy), (3, None));
     }
 
     fn any_sizing() -> impl Strategy<Value = Sizing> {
@@ -519,8 +626,17 @@ mod tests {
                 runnable,
                 running,
                 next_run_in: next.map(Duration::from_secs),
+                busy: BusyDynos::None,
             }
         })
+    }
+
+    fn any_busy() -> impl Strategy<Value = BusyDynos> {
+        prop_oneof![
+            Just(BusyDynos::None),
+            (1u32..30).prop_map(BusyDynos::Top),
+            (0u32..30).prop_map(BusyDynos::Unnumbered),
+        ]
     }
 
     proptest! {
@@ -530,6 +646,16 @@ mod tests {
             prop_assert!(p.min_workers() <= d.workers && d.workers <= p.max_workers());
             let busy = o.running.div_ceil(p.dyno_concurrency().into());
             prop_assert!(u64::from(d.workers) >= busy.min(p.max_workers().into()));
+        }
+
+        #[test]
+        fn never_below_a_busy_dyno_unless_max_workers_says_so(p in any_policy(), o in any_obs(), busy in any_busy()) {
+            let d = p.decide(&Observation { busy, ..o });
+            let floor = u32::try_from(busy.floor()).unwrap();
+            prop_assert!(d.workers >= floor.min(p.max_workers()));
+            prop_assert_eq!(d.stops_busy.is_some(), matches!(busy, BusyDynos::Top(n) if n > p.max_workers()));
+            prop_assert!(d.needed <= d.workers);
+            prop_assert_eq!(d.needed, p.decide(&o).workers, "the position changes what is kept, not what is needed");
         }
 
         #[test]

@@ -84,6 +84,7 @@ fn drive(dispatcher: &Dispatcher, runnable: u64, until: impl Fn(&[Event]) -> boo
                 let decided = Decided {
                     news: request.news[0],
                     wanted: v.wanted,
+                    reason: v.reason,
                     from,
                     send: v.send,
                     counts,

@@ -1,9 +1,13 @@
+require "middle_management/backends/delayed_job/worker_hook"
+
 module MiddleManagement
   module Backends
     # Delayed Job with its ActiveRecord backend. A committed job change (a
     # rolled-back enqueue never wakes anyone) and a worker starting a job
-    # wake the dispatcher; a worker is a long-running process. Counts are
-    # indexed queries: run_at and locked_at, filtered by failed_at. The
+    # wake the dispatcher; a worker is a long-running process, named after
+    # its dyno, and drains when its dyno is above what the work needs
+    # (WorkerHook). Counts are indexed queries: run_at and locked_at,
+    # filtered by failed_at; the busy jobs' dynos come from their locks. The
     # store is the app's own database (Store::SQL), once its table is installed.
     module DelayedJob
       module_function
@@ -18,6 +22,7 @@ module MiddleManagement
 
         @installed = true
         ::Delayed::Backend::ActiveRecord::Job.include(JobCallbacks)
+        ::Delayed::Worker.prepend(WorkerHook)
         ::Delayed::Worker.plugins << worker_plugin
         # A lifecycle built before now (an enqueue builds one) misses the
         # plugin until the next worker rebuilds it: register on it directly.
@@ -50,7 +55,9 @@ module MiddleManagement
         live_lock = jobs.where("locked_at >= ?", stale)
         runnable = jobs.where("run_at <= ?", now).where("locked_at IS NULL OR locked_at < ?", stale).count
         next_run_at = jobs.where("run_at > ?", now).where(locked_at: nil).minimum(:run_at)
-        Counts.new(runnable: runnable, running: live_lock.count, next_run_in: next_run_at && (next_run_at - now).to_f)
+        holders = live_lock.group(:locked_by).count # few rows: one per busy worker
+        Counts.new(runnable: runnable, running: holders.values.sum, next_run_in: next_run_at && (next_run_at - now).to_f,
+                   busy_dynos: holders.keys.map { |holder| WorkerHook.dyno_of(holder) })
       end
 
       def store(_app)

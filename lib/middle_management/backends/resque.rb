@@ -1,3 +1,6 @@
+require "middle_management/backends/resque/hooks"
+require "middle_management/dyno"
+
 module MiddleManagement
   module Backends
     # Resque (2.x and 3.x). Installing needs no change to job classes:
@@ -12,7 +15,9 @@ module MiddleManagement
     #   A job that enqueues more in its forked child wakes the child's own
     #   dispatcher, which decides under the app's lease like any process; if
     #   the child leaves (with exit!) first, the parent's wake when the job
-    #   ends counts what it enqueued.
+    #   ends counts what it enqueued. A worker's host name is its dyno's
+    #   (so its id says which dyno works a job), and it reserves no job while
+    #   its dyno drains.
     #
     # Counts come from Redis: queue lengths, and the workers Resque lists as
     # working, minus those whose heartbeat expired (killed without
@@ -41,7 +46,8 @@ module MiddleManagement
         def count(pool)
           queues = pool.queues || ::Resque.queues.select { |queue| pool.covers?(queue) }
           runnable = queues.sum { |queue| ::Resque.size(queue) }
-          Counts.new(runnable: runnable, running: working(pool), next_run_in: nil)
+          busy = working(pool)
+          Counts.new(runnable: runnable, running: busy.size, next_run_in: nil, busy_dynos: busy)
         end
 
         # Resque.redis is a DataStore around a Redis::Namespace: the store
@@ -60,60 +66,20 @@ module MiddleManagement
 
         private
 
+        # The dyno of each worker working a job of the pool ("host:pid:queues").
         def working(pool)
           expired = expired_workers
-          ::Resque.working.count do |worker|
+          busy = ::Resque.working.select do |worker|
             job = worker.job(false)
             job.is_a?(Hash) && pool.covers?(job["queue"].to_s) && !expired.include?(worker.to_s)
           end
+          busy.map { |worker| Dyno.parse(worker.to_s.split(":").first)&.name }
         end
 
         def expired_workers
           return [] unless ::Resque::Worker.respond_to?(:all_workers_with_expired_heartbeats)
 
           ::Resque::Worker.all_workers_with_expired_heartbeats.map(&:to_s)
-        end
-      end
-
-      # Prepended to Resque's singleton class.
-      module EnqueueHook
-        def push(queue, item)
-          result = super
-          MiddleManagement::Backends::Resque.wake(queue)
-          result
-        end
-      end
-
-      # Prepended to Resque::Job's singleton class.
-      module DestroyHook
-        def destroy(queue, klass, *args)
-          destroyed = super
-          MiddleManagement::Backends::Resque.wake(queue) if destroyed.is_a?(Integer) && destroyed.positive?
-          destroyed
-        end
-      end
-
-      # Prepended to Resque::Worker.
-      module WorkerHook
-        def startup(*args, **options)
-          super
-        ensure
-          MiddleManagement.watch
-        end
-
-        def working_on(job)
-          result = super
-          @middle_management_queue = job.queue
-          MiddleManagement::Backends::Resque.wake(job.queue)
-          result
-        end
-
-        def done_working
-          super
-        ensure
-          queue = @middle_management_queue
-          @middle_management_queue = nil
-          MiddleManagement::Backends::Resque.wake(queue) if queue
         end
       end
     end

@@ -13,7 +13,9 @@ module MiddleManagement
     #   middleware stopped, or that Redis refused, wakes nobody.
     # - Server middleware: a job starting or ending wakes the dispatcher (a
     #   failure Sidekiq will retry says when the retry is due); a Sidekiq
-    #   process is long-running from its startup event.
+    #   process is long-running from its startup event, and fetches no job
+    #   while its dyno drains (FetchHook). Its identity in Redis starts with
+    #   DYNO, so the busy jobs' dynos are known.
     #
     # Counts: see Sidekiq::Counting. The store is Sidekiq's Redis.
     module Sidekiq
@@ -35,6 +37,8 @@ module MiddleManagement
             ::Sidekiq::Client.prepend(ClientHook) unless ::Sidekiq::Client <= ClientHook
             ::Sidekiq.configure_server do |config| # in a Sidekiq process only
               config.server_middleware { |chain| chain.add(ServerMiddleware) unless chain.exists?(ServerMiddleware) }
+              require "sidekiq/fetch"
+              ::Sidekiq::BasicFetch.prepend(FetchHook) unless ::Sidekiq::BasicFetch <= FetchHook
               config.on(:startup) { MiddleManagement.watch } # watching is once per process, however often booted
             end
           end

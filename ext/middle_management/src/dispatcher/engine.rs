@@ -284,6 +284,7 @@ impl<A: FormationApi> Engine<A> {
                 formation: pool.config.formation_for(to),
                 outstanding: call.outstanding,
                 sizing: pool.sizing(),
+                reason: call.reason,
                 dry_run: self.dry_run,
             });
         }

@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::heroku::HerokuError;
+use crate::policy::Reason;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
@@ -24,6 +25,8 @@ pub enum Event {
         formation: Vec<(String, u32)>,
         outstanding: u64,
         sizing: String,
+        /// What set the quantity: a busy dyno kept is said in the line.
+        reason: Reason,
         dry_run: bool,
     },
     /// A call failed. `calls`: each pool and the quantity it asked for.
@@ -61,12 +64,18 @@ impl Event {
                 formation,
                 outstanding,
                 sizing,
+                reason,
                 dry_run,
             } => {
                 let verb = if *dry_run { "would scale" } else { "scaled" };
                 let change = from.map_or(format!("to {to}"), |from| format!("{from} -> {to}"));
+                let kept = match reason {
+                    Reason::BusyDyno(n) => format!("; kept {to}: {pool}.{n} is busy"),
+                    Reason::BusyUnnumbered => format!("; kept {to}: {reason}"),
+                    _ => String::new(),
+                };
                 let mut line =
-                    format!("{verb} {pool} {change} ({outstanding} outstanding, {sizing})");
+                    format!("{verb} {pool} {change} ({outstanding} outstanding, {sizing}{kept})");
                 if formation.len() > 1 || formation.first().is_some_and(|(t, _)| t != pool) {
                     let types: Vec<String> =
                         formation.iter().map(|(t, q)| format!("{t}={q}")).collect();
@@ -104,11 +113,26 @@ mod tests {
             formation: vec![("worker".into(), 10)],
             outstanding: 106,
             sizing: "1 job per worker".into(),
+            reason: Reason::Work,
             dry_run: false,
         };
         assert_eq!(
             e.message(),
             "scaled worker 3 -> 10 (106 outstanding, 1 job per worker)"
+        );
+        let kept = Event::Scaled {
+            pool: "worker".into(),
+            from: Some(6),
+            to: 4,
+            formation: vec![("worker".into(), 4)],
+            outstanding: 2,
+            sizing: "1 job per worker".into(),
+            reason: Reason::BusyDyno(4),
+            dry_run: false,
+        };
+        assert_eq!(
+            kept.message(),
+            "scaled worker 6 -> 4 (2 outstanding, 1 job per worker; kept 4: worker.4 is busy)"
         );
     }
 }

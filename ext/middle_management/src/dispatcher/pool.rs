@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::config::PoolConfig;
 use super::request::{Answer, Decided, Why};
 use crate::decision::Counts;
+use crate::policy::Reason;
 
 /// How long Ruby may take to answer a request before it is asked again.
 pub const ANSWER_GRACE: Duration = Duration::from_secs(30);
@@ -25,6 +26,7 @@ pub struct Call {
     pub quantity: u32,
     pub from: Option<u32>,
     pub outstanding: u64,
+    pub reason: Reason,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +157,6 @@ impl PoolState {
                 }
                 self.retried(why, retry_at);
             }
-            Answer::Left { news } => self.covered = self.covered.max(news),
             Answer::Failed => {
                 let retry_at = now + FAILED_PAUSE;
                 self.not_before = self.not_before.max(retry_at);
@@ -196,6 +197,7 @@ impl PoolState {
                     .counts
                     .runnable
                     .saturating_add(decided.counts.running),
+                reason: decided.reason,
             });
         }
     }

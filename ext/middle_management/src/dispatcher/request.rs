@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use crate::decision::Counts;
+use crate::policy::Reason;
 
 /// Why a pool should decide now. It sets how recent another process's
 /// decision may be for this one to be skipped (the claim's gap): see
@@ -54,9 +55,6 @@ pub enum Answer {
     Held { retry_in: Duration },
     /// Could not decide (the store or a count failed, logged by Ruby).
     Failed,
-    /// An exiting process found the lease held: it left its news in the
-    /// store for the holder, or the next decision, to see.
-    Left { news: u64 },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +62,8 @@ pub struct Decided {
     /// The news the request carried: later news still wants a decision.
     pub news: u64,
     pub wanted: u32,
+    /// What set `wanted`: a kept busy dyno is said in the scale line.
+    pub reason: Reason,
     /// What Heroku had before, as far as the app knew.
     pub from: Option<u32>,
     /// The call to make now.

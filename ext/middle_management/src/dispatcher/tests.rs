@@ -208,15 +208,10 @@ impl Harness {
             .held_until
             .filter(|&until| until > self.origin.elapsed())
         {
-            for (i, news) in request.news.iter().enumerate() {
-                let answer = if request.why == Why::Flush {
-                    Answer::Left { news: *news }
-                } else {
-                    Answer::Held {
-                        retry_in: until - self.origin.elapsed(),
-                    }
-                };
-                self.send(i, answer);
+            // As the store answers: a held lease is tried again shortly.
+            let retry_in = (until - self.origin.elapsed()).min(Duration::from_millis(200));
+            for i in 0..request.news.len() {
+                self.send(i, Answer::Held { retry_in });
             }
             return;
         }
@@ -248,6 +243,7 @@ impl Harness {
             let decided = Decided {
                 news: *news,
                 wanted: v.wanted,
+                reason: v.reason,
                 from: record.quantity,
                 send: v.send,
                 counts,
@@ -336,14 +332,14 @@ async fn a_burst_inside_the_window_costs_one_decision_now_and_one_when_it_opens(
 }
 
 #[tokio::test(start_paused = true)]
-async fn a_held_lease_is_tried_again_when_it_frees() {
+async fn a_held_lease_is_tried_again_until_it_frees() {
     let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
     h.jobs[0] = 2;
     h.held_until = Some(SEC / 2);
     h.wake(0);
     h.run_for(2 * SEC).await;
     let at: Vec<u64> = h.requests.iter().map(|(at, _)| *at).collect();
-    assert_eq!(at, vec![0, 5], "tenths of a second");
+    assert_eq!(at, vec![0, 2, 4, 5], "tenths of a second: every 0.2 s, as the store says");
     assert_eq!(h.calls(), vec![(0, set("worker", 2))]);
 }
 
@@ -424,17 +420,24 @@ async fn a_long_running_process_decides_at_once_and_then_every_count_interval() 
 }
 
 #[tokio::test(start_paused = true)]
-async fn an_exiting_process_that_meets_a_held_lease_leaves_its_news_and_does_not_wait() {
+async fn an_exiting_process_that_meets_a_held_lease_tries_again_until_its_flush_ends() {
     let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, Duration::ZERO);
     h.jobs[0] = 2;
     h.held_until = Some(60 * SEC);
     h.wake(0);
     h.run_for(SEC / 10).await;
-    assert!(
-        h.flush().await,
-        "settled: the news is the holder's to decide now"
-    );
+    assert!(!h.flush().await, "the lease stays held: the flush runs out");
     let whys: Vec<Why> = h.requests.iter().map(|(_, why)| *why).collect();
-    assert_eq!(whys, vec![Why::News, Why::Flush]);
+    assert_eq!(whys[..2], [Why::News, Why::Flush]);
+    assert!(whys.len() >= 4, "tried again while the flush lasted: {whys:?}");
     assert!(h.calls().is_empty());
+
+    // A lease freed while the process exits: it decides, and calls.
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, Duration::ZERO);
+    h.jobs[0] = 2;
+    h.held_until = Some(SEC / 2);
+    h.wake(0);
+    assert!(h.flush().await, "decided once the lease was free");
+    let calls: Vec<Formation> = h.calls().into_iter().map(|(_, f)| f).collect();
+    assert_eq!(calls, vec![set("worker", 2)]);
 }

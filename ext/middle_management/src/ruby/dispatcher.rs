@@ -8,13 +8,14 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use magnus::{Error, IntoValue, RHash, Ruby, Symbol, Value};
 
+use super::counts::{RbCounts, RbRecord};
 use super::errors::configuration_error;
 use super::event::RbEvent;
 use super::gvl::without_gvl;
 use super::request::RbRequest;
 use super::settings::dispatcher_config;
 use super::verdict::RbVerdict;
-use crate::decision::{self, Counts, Occasion, Record};
+use crate::decision::{self, Occasion};
 use crate::dispatcher::{
     Answer, Decided, Dispatcher, DispatcherConfig, Message, Status,
 };
@@ -70,16 +71,11 @@ impl RbDispatcher {
 
     /// One pool's decision from a fresh count and the store's record. Pure
     /// and quick: made on the calling thread, under the store's lease.
-    #[allow(clippy::too_many_arguments)]
     pub fn verdict(
         &self,
         pool: usize,
-        runnable: u64,
-        running: u64,
-        next_run_in: Option<f64>,
-        quantity: Option<u32>,
-        window_opens_at: Option<u64>,
-        memory: Option<String>,
+        counts: &RbCounts,
+        record: &RbRecord,
         now_ms: u64,
         occasion: Symbol,
     ) -> Result<RbVerdict, Error> {
@@ -94,28 +90,11 @@ impl RbDispatcher {
             .pools
             .get(pool)
             .ok_or_else(|| configuration_error(format!("no pool #{pool}")))?;
-        let counts = Counts {
-            runnable,
-            running,
-            next_run_in: next_run_in.map(duration),
-        };
-        let record = Record {
-            quantity,
-            window_opens_at,
-            memory: memory.unwrap_or_default(),
-        };
-        let verdict = decision::decide(
-            config,
-            self.config.pacing,
-            &record,
-            &counts,
-            now_ms,
-            occasion,
-        );
+        let verdict = decision::decide(config, self.config.pacing, &record.0, &counts.0, now_ms, occasion);
         Ok(RbVerdict {
             verdict,
-            from: quantity,
-            counts,
+            from: record.0.quantity,
+            counts: counts.0,
             now_ms,
         })
     }
@@ -131,6 +110,7 @@ impl RbDispatcher {
         let decided = Decided {
             news,
             wanted: v.wanted,
+            reason: v.reason,
             // A check of what the record says: the dispatcher reads Heroku's
             // formation first, and calls only if it differs.
             from: verdict.from.filter(|_| !v.verify),
@@ -150,11 +130,6 @@ impl RbDispatcher {
                 retry_in: duration(retry_in),
             },
         )
-    }
-
-    /// An exiting process left its news in the store (the lease was held).
-    pub fn left(&self, pool: usize, news: u64) -> bool {
-        self.dispatcher.answer(pool, Answer::Left { news })
     }
 
     /// The decision could not be made (logged by Ruby).

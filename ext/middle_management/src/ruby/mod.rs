@@ -3,6 +3,7 @@
 //! Everything else in the crate is plain Rust; this is the only place that
 //! knows about magnus. One file per Ruby class.
 
+mod counts;
 mod dispatcher;
 mod errors;
 mod event;
@@ -13,6 +14,7 @@ mod verdict;
 
 use magnus::{function, method, prelude::*, Error, Ruby};
 
+use counts::{RbCounts, RbRecord};
 use dispatcher::RbDispatcher;
 use event::RbEvent;
 use request::RbRequest;
@@ -30,11 +32,10 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("wake", method!(RbDispatcher::wake, 2))?;
     class.define_method("watch", method!(RbDispatcher::watch, 0))?;
     class.define_method("next_message", method!(RbDispatcher::next_message, 1))?;
-    class.define_method("verdict", method!(RbDispatcher::verdict, 9))?;
+    class.define_method("verdict", method!(RbDispatcher::verdict, 5))?;
     class.define_method("decided", method!(RbDispatcher::decided, 4))?;
     class.define_method("held", method!(RbDispatcher::held, 2))?;
     class.define_method("failed", method!(RbDispatcher::failed, 1))?;
-    class.define_method("left", method!(RbDispatcher::left, 2))?;
     class.define_method("flush", method!(RbDispatcher::flush, 1))?;
     class.define_method("status", method!(RbDispatcher::status, 0))?;
     class.define_method("shutdown", method!(RbDispatcher::shutdown, 0))?;
@@ -50,8 +51,15 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     event.define_method("unsent_calls", method!(RbEvent::unsent_calls, 0))?;
     event.define_method("payload", method!(RbEvent::payload, 0))?;
 
+    let counts = native.define_class("Counts", ruby.class_object())?;
+    counts.define_singleton_method("new", function!(RbCounts::new, 5))?;
+    let record = native.define_class("Record", ruby.class_object())?;
+    record.define_singleton_method("new", function!(RbRecord::new, 3))?;
+
     let verdict = native.define_class("Verdict", ruby.class_object())?;
     verdict.define_method("wanted", method!(RbVerdict::wanted, 0))?;
+    verdict.define_method("needed", method!(RbVerdict::needed, 0))?;
+    verdict.define_method("stops_busy", method!(RbVerdict::stops_busy, 0))?;
     verdict.define_method("send_quantity", method!(RbVerdict::send_quantity, 0))?;
     verdict.define_method("window_opens_at", method!(RbVerdict::window_opens_at, 0))?;
     verdict.define_method("memory", method!(RbVerdict::memory, 0))?;

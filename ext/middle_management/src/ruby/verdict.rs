@@ -22,6 +22,16 @@ impl RbVerdict {
         self.verdict.wanted
     }
 
+    /// What the work needs: the pool's dynos numbered above it drain.
+    pub fn needed(&self) -> u32 {
+        self.verdict.needed
+    }
+
+    /// The number of a busy dyno that MAX_WORKERS leaves out, or nil.
+    pub fn stops_busy(&self) -> Option<u32> {
+        self.verdict.stops_busy
+    }
+
     /// The quantity to call Heroku with now, or nil.
     pub fn send_quantity(&self) -> Option<u32> {
         self.verdict.send

@@ -1,4 +1,5 @@
 require "socket"
+require "middle_management/dyno"
 
 module MiddleManagement
   module Backends
@@ -25,8 +26,10 @@ module MiddleManagement
             runnable += due
             next_run_at = [next_run_at, upcoming].compact.min
           end
-          running = busy_elsewhere(pool) + running_here.count { |queue| pool.covers?(queue) }
-          Counts.new(runnable: runnable, running: running, next_run_in: next_run_at && [next_run_at - now, 0.0].max)
+          here = Dyno.current&.name
+          busy = busy_elsewhere(pool) + running_here.select { |queue| pool.covers?(queue) }.map { here }
+          Counts.new(runnable: runnable, running: busy.size, next_run_in: next_run_at && [next_run_at - now, 0.0].max,
+                     busy_dynos: busy)
         end
 
         def queue_lengths
@@ -74,16 +77,21 @@ module MiddleManagement
           false # a job Sidekiq itself cannot read is not one a worker will run
         end
 
-        # Busy jobs in the pool's queues in other Sidekiq processes, as their
-        # heartbeats published them (up to 5 s old).
+        # The dyno of each busy job in the pool's queues in other Sidekiq
+        # processes, as their heartbeats published them (up to 5 s old). A
+        # process's identity starts with its host name, which Sidekiq takes
+        # from DYNO on Heroku (nil where it is no dyno name).
         def busy_elsewhere(pool)
           this_process = "#{hostname}:#{Process.pid}:"
           work_set = defined?(::Sidekiq::WorkSet) ? ::Sidekiq::WorkSet : ::Sidekiq::Workers
-          work_set.new.count do |process, _thread, work|
-            # A Hash in Sidekiq 6, a Sidekiq::Work from 7.
-            queue = work.respond_to?(:queue) ? work.queue : work["queue"]
-            !process.to_s.start_with?(this_process) && pool.covers?(queue)
+          busy = []
+          work_set.new.each do |process, _thread, work|
+            queue = work.respond_to?(:queue) ? work.queue : work["queue"] # a Sidekiq::Work from 7, a Hash in 6
+            next if process.to_s.start_with?(this_process) || !pool.covers?(queue)
+
+            busy << Dyno.parse(process.to_s.split(":").first)&.name
           end
+          busy
         end
 
         # How Sidekiq names this process in its WorkSet ("host:pid:nonce").

@@ -1,0 +1,36 @@
+require "middle_management/dyno"
+
+module MiddleManagement
+  module Backends
+    module DelayedJob
+      # Prepended to Delayed::Worker. Its name starts with its dyno's
+      # (`worker.3 host:… pid:…`), so each job's lock says which dyno works
+      # it; and it reserves no job while its dyno drains.
+      module WorkerHook
+        def self.dyno_of(holder)
+          Dyno.parse(holder.to_s.split(" ", 2).first)&.name
+        end
+
+        def name
+          base = super
+          dyno = ENV["DYNO"]
+          dyno && !base.start_with?("#{dyno} ") ? "#{dyno} #{base}" : base
+        end
+
+        protected # as Delayed::Worker has it
+
+        # A draining worker takes no job. Asked again once a job is locked
+        # (the app may have decided meanwhile), it gives that job straight back.
+        def reserve_job
+          return nil if MiddleManagement.draining?
+
+          job = super
+          return job unless job && MiddleManagement.draining?(fresh: true)
+
+          ::Delayed::Job.where(id: job.id, locked_by: name).update_all(locked_at: nil, locked_by: nil)
+          nil
+        end
+      end
+    end
+  end
+end
