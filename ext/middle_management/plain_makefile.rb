@@ -20,6 +20,12 @@ module PlainMakefile
       CARGO_TARGET_DIR ?= #{target_dir.shellescape}
       DLLIB = #{name}.#{RbConfig::CONFIG["DLEXT"]}
 
+      # RubyGems sets SOURCE_DATE_EPOCH to the time of each install; cargo
+      # reruns the build scripts that watch it (ring's, for its C code) and
+      # rebuilds the TLS stack on every install even with a warm
+      # CARGO_TARGET_DIR. The library has no timestamp to make reproducible.
+      unexport SOURCE_DATE_EPOCH
+
       all: $(DLLIB)
 
       # Always ask cargo: it knows whether anything changed.

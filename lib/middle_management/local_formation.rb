@@ -10,10 +10,10 @@
 #   server = MiddleManagement::LocalFormation::Server.new(app: "local", token: "secret", supervisor: supervisor).start
 #   # MIDDLE_MANAGEMENT_HEROKU_API_URL=#{server.url} ...; then server.stop
 #
-# Plain Ruby (stdlib, json, webrick): loading it does not load the gem's
-# native extension, so the command and fake Heroku work without a build.
+# Plain Ruby (stdlib, json, webrick, which the listener requires): loading it
+# does not load the gem's native extension, so the command and fake Heroku
+# work without a build.
 require "json"
-require "webrick"
 
 module MiddleManagement
   module LocalFormation

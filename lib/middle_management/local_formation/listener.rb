@@ -1,5 +1,13 @@
 require "socket"
-require "webrick"
+begin
+  require "webrick"
+rescue LoadError => e
+  # Ruby 3 no longer ships WEBrick. The gem depends on it, but `gem install
+  # --ignore-dependencies` or the gem's lib/ on the load path go without.
+  raise LoadError, "middle_management's local formation (`middle_management local`) needs " \
+                   "WEBrick, which Ruby 3 no longer includes: add `gem \"webrick\"` to your Gemfile " \
+                   "(or `gem install webrick`) (#{e.message})"
+end
 
 module MiddleManagement
   module LocalFormation
