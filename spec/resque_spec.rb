@@ -2,15 +2,6 @@ require "json"
 require "rbconfig"
 require "tmpdir"
 
-# Resque is not packaged for Debian: these run against an installed gem, or
-# the library at RESQUE_LIB (a directory holding resque.rb), else skip.
-RESQUE_LIB_DIR =
-  if (gem = Gem::Specification.find_all_by_name("resque").max_by(&:version))
-    gem.full_require_paths.first
-  elsif (lib = ENV["RESQUE_LIB"]) && File.file?(File.join(lib, "resque.rb"))
-    File.expand_path(lib)
-  end
-
 # Resque for real: jobs enqueued into a real redis-server, worked off by a
 # real Resque::Worker process that forks a child per job and loads the gem,
 # the formation set on the fake Heroku.

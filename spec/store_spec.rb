@@ -165,6 +165,12 @@ RSpec.describe MiddleManagement::Store do
 
       it_behaves_like "a coordination store"
 
+      def drop_tables
+        [described_class::TABLE, MiddleManagement::Store::Heartbeats::TABLE].each do |table|
+          @model.connection.drop_table(table, if_exists: true)
+        end
+      end
+
       # What SQLTimeLimit may touch on a connection, and whether a transaction is left open.
       def setting_values(conn)
         setting = case conn.adapter_name
@@ -175,14 +181,14 @@ RSpec.describe MiddleManagement::Store do
       end
 
       it "installs its table once, however often asked" do
-        @model.connection.drop_table(described_class::TABLE, if_exists: true)
+        drop_tables
         expect(described_class.new(@model)).not_to be_installed
         2.times { described_class.new(@model).install }
         expect(described_class.new(@model)).to be_installed
       end
 
       it "is installed by the migration `rails generate middle_management:install` writes" do
-        @model.connection.drop_table(described_class::TABLE, if_exists: true)
+        drop_tables
         output, status = capture_within(RbConfig.ruby, "-e", <<~RUBY, timeout: 60)
           $LOAD_PATH.unshift #{lib.inspect}
           require "tmpdir"
@@ -201,7 +207,7 @@ RSpec.describe MiddleManagement::Store do
         RUBY
         expect(status).to be_success, output
         expect(output).to include("class CreateMiddleManagementPools < ActiveRecord::Migration[6.1]",
-                                  "t.bigint :lease_expires_at", "claimed: true")
+                                  "t.bigint :lease_expires_at", "create_table :middle_management_workers", "claimed: true")
         expect(described_class.new(@model)).to be_installed
       end
 
@@ -229,6 +235,17 @@ RSpec.describe MiddleManagement::Store do
           @model.connection_pool.checkin(locker)
         end
         expect(claim_once.call).not_to be_held
+      end
+
+      it "tells the workers not heard from for a while, and never one that never beat" do
+        heartbeats = store.heartbeats
+        heartbeats.beat(%w[worker.1:a worker.2:b])
+        expect(heartbeats.dead(%w[worker.1:a worker.2:b never-beat], timeout: 60)).to eq([])
+        sleep 0.05
+        heartbeats.beat(%w[worker.2:b])
+        expect(heartbeats.dead(%w[worker.1:a worker.2:b never-beat], timeout: 0.04)).to eq(%w[worker.1:a])
+        heartbeats.forget(%w[worker.1:a])
+        expect(heartbeats.dead(%w[worker.1:a], timeout: 0)).to eq([])
       end
 
       it "judges leases by the database's clock" do

@@ -3,6 +3,7 @@ require "middle_management/coordinator"
 require "middle_management/decision"
 require "middle_management/drain"
 require "middle_management/store"
+require "middle_management/worker_heartbeat"
 
 module MiddleManagement
   # The gem's presence in one process: owns the native dispatcher (started on
@@ -35,6 +36,9 @@ module MiddleManagement
     def log_failure(what, error)
       @log.failure(what, error)
     end
+
+    # For the backends: a line worth the log.
+    def note(message) = @log.info(message)
 
     def add_backend(backend)
       @mutex.synchronize { @backends << backend unless @backends.include?(backend) }
@@ -71,6 +75,13 @@ module MiddleManagement
 
       (@drain ||= Drain.new(self, @log)).draining?(fresh: fresh)
     end
+
+    # A job worker of this process, by the name its locks carry (Delayed
+    # Job's): its heartbeat lets the app take its jobs back if it dies.
+    def register_worker(name) = heartbeat.add(name)
+
+    # On the coordinator thread, between messages.
+    def beat_if_due = @heartbeat&.beat_if_due
 
     # Every pool decides now (rake middle_management:scale), waiting up to `timeout`.
     def decide_now(timeout = 10.0)
@@ -157,13 +168,30 @@ module MiddleManagement
       @dispatcher if @pid == Process.pid
     end
 
+    def heartbeat
+      @heartbeat ||= WorkerHeartbeat.new(@backends, every: configuration.worker_timeout / 4, log: @log)
+    end
+
     def start
-      @store = nil if @pid # a forked child: the parent's in-process store (and its locks) are not ours
-      @dispatcher = Internal::Native::Dispatcher.new(configuration.native_settings)
+      # A forked child: the parent's in-process store (and its locks) and its workers are not ours.
+      @store = @heartbeat = nil if @pid
+      @dispatcher = Internal::Native::Dispatcher.new(configuration.native_settings(scale_down_at_least: busy_lag))
       @decision = Decision.new(self, @dispatcher, configuration, @log)
       @coordinator = Coordinator.new(self, @dispatcher, @decision, @log)
       @pid = Process.pid
       @pools.each { |pool| @log.info(pool.capped_note) if pool.capped_note }
+    end
+
+    # How long a job may run before a count sees it busy (Sidekiq publishes
+    # them with its heartbeat): a scale-down waits that long, so that a job a
+    # dyno fetched just before the app decided it drains is seen.
+    def busy_lag
+      lag, backend = @backends.filter_map { |b| [b.busy_lag, b] if b.respond_to?(:busy_lag) }.max_by(&:first)
+      if lag && lag > configuration.scale_down_delay
+        @log.once(:busy_lag, "#{backend.name.split("::").last} shows busy jobs up to #{lag.round} s late: " \
+                             "scale-downs wait #{lag.round} s (SCALE_DOWN_DELAY is #{configuration.scale_down_delay.round})")
+      end
+      lag || 0
     end
 
     def pool_index(queue)

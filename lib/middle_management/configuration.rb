@@ -28,6 +28,7 @@ module MiddleManagement
       count_interval: [:duration, 60.0],
       scale_down_delay: [:duration, 0.0],
       wake_lead: [:duration, 30.0],
+      worker_timeout: [:duration, 60.0],
       dry_run: [:boolean, false],
       enabled: [:boolean, true]
     }.freeze
@@ -89,11 +90,13 @@ module MiddleManagement
 
     # What the native dispatcher is started with (secrets included: it is
     # handed over, never stored or shown).
-    def native_settings
+    # `scale_down_at_least`: seconds the job libraries need before a busy
+    # job shows (Agent#start).
+    def native_settings(scale_down_at_least: 0)
       {
         target: { dry_run: dry_run, base_url: heroku_api_url, app: heroku_app.to_s, **credentials.to_h },
         pools: pools.map(&:to_native),
-        api_throttle: api_throttle, count_interval: count_interval, scale_down_delay: scale_down_delay,
+        api_throttle: api_throttle, count_interval: count_interval, scale_down_delay: [scale_down_delay, scale_down_at_least].max,
         connect_timeout: CONNECT_TIMEOUT, request_timeout: REQUEST_TIMEOUT
       }
     end
@@ -116,6 +119,8 @@ module MiddleManagement
         raise ConfigurationError, "#{source(:heroku_username)} is set but MIDDLE_MANAGEMENT_HEROKU_PASSWORD " \
                                   "(an API token, since Heroku retired password logins) is not"
       end
+      raise ConfigurationError, "#{source(:worker_timeout)} must be more than 0 (got 0)" if worker_timeout.zero?
+
       all_pools = pools
       duplicates = all_pools.flat_map(&:formation_types).tally.select { |_type, n| n > 1 }.keys
       raise ConfigurationError, "pool process types are used twice: #{duplicates.join(", ")}" if duplicates.any?

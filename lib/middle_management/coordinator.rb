@@ -4,8 +4,8 @@ module MiddleManagement
   # The one Ruby thread per process that hears from the dispatcher: it waits
   # in native code with the GVL released, makes the decisions the dispatcher
   # asks for (they need the app's connections), writes each event to the
-  # log and instruments ActiveSupport::Notifications. Nothing it meets may
-  # kill it.
+  # log and instruments ActiveSupport::Notifications, and beats for this
+  # process's job workers. Nothing it meets may kill it.
   class Coordinator
     WAIT = 1.0 # seconds per wait, so #stop is noticed without an interrupt
 
@@ -36,6 +36,7 @@ module MiddleManagement
           when Internal::Native::Request then @decision.run(message)
           when Internal::Native::Event then event(message)
           end
+          @agent.beat_if_due
         rescue StandardError => e
           @log.failure("the coordinator met an error", e)
         end

@@ -118,9 +118,7 @@ module MiddleManagement
       @holder ||= "#{ENV["DYNO"] || Socket.gethostname}:#{pid}:#{SecureRandom.hex(4)}"
     end
 
-    # When a claim that did not get the lease may be tried again: once the
-    # lease expires, and the gap since the last decision has passed.
-    # A held lease is tried again soon (its holder frees it in milliseconds,
+    # When a claim that did not get the lease may be tried again. A held lease is tried again soon (its holder frees it in milliseconds,
     # unless it died), a gap once it has passed.
     def self.held(now, lease_expires_at, decided_at, gap)
       lease_free_in = [lease_expires_at.to_i - now.to_i, LEASE_POLL].min

@@ -1,3 +1,4 @@
+require "middle_management/backends/delayed_job/dead_locks"
 require "middle_management/backends/delayed_job/worker_hook"
 
 module MiddleManagement
@@ -34,7 +35,10 @@ module MiddleManagement
       def worker_plugin
         @worker_plugin ||= Class.new(::Delayed::Plugin) do
           callbacks do |lifecycle|
-            lifecycle.before(:execute) { |_worker| MiddleManagement.watch }
+            lifecycle.before(:execute) do |worker|
+              MiddleManagement.watch
+              MiddleManagement.agent&.register_worker(worker.name)
+            end
             lifecycle.before(:perform) { |_worker, job| MiddleManagement.agent&.wake(job.queue) }
           end
         end
@@ -53,6 +57,7 @@ module MiddleManagement
         now = ::Delayed::Job.db_time_now
         stale = now - ::Delayed::Worker.max_run_time
         live_lock = jobs.where("locked_at >= ?", stale)
+        DeadLocks.release(live_lock)
         runnable = jobs.where("run_at <= ?", now).where("locked_at IS NULL OR locked_at < ?", stale).count
         next_run_at = jobs.where("run_at > ?", now).where(locked_at: nil).minimum(:run_at)
         holders = live_lock.group(:locked_by).count # few rows: one per busy worker
@@ -64,6 +69,9 @@ module MiddleManagement
         sql = Store::SQL.new(::Delayed::Backend::ActiveRecord::Job)
         sql.installed? ? sql : nil
       end
+
+      # This process's workers are alive (WorkerHeartbeat).
+      def beat(names) = DeadLocks.beat(names)
 
       def scope(pool)
         jobs = ::Delayed::Job.where(failed_at: nil)

@@ -44,6 +44,13 @@ module MiddleManagement
           end
         end
 
+        # Busy jobs show in the WorkSet at the process's next heartbeat
+        # (every 5 s in Sidekiq 6, 10 s in 7), and a draining dyno stops
+        # fetching within Drain::CHECK_EVERY.
+        def busy_lag
+          (::Sidekiq::VERSION.to_i >= 7 ? 10 : 5) + Drain::CHECK_EVERY
+        end
+
         def store(app)
           Store::Redis.new(app) { |&block| ::Sidekiq.redis(&block) }
         end

@@ -1,3 +1,6 @@
+require "middle_management/store/sql_statements"
+require "middle_management/store/heartbeats"
+
 module MiddleManagement
   module Store
     # The store in the jobs' own database, through ActiveRecord (PostgreSQL,
@@ -9,6 +12,8 @@ module MiddleManagement
     # borrowed from the app's pool for each call and given straight back;
     # its statements are bounded in time (SQLTimeLimit).
     class SQL
+      include SQLStatements
+
       TABLE = "middle_management_pools".freeze
       APP = "*".freeze # the app's row: no process type is named so
       # [name, type, options]: the table, for the migration the generator
@@ -30,8 +35,9 @@ module MiddleManagement
         @model = model
       end
 
+      # Both tables: the store's and the workers' heartbeats.
       def installed?
-        with_connection { |conn| conn.table_exists?(TABLE) }
+        with_connection { |conn| conn.table_exists?(TABLE) } && heartbeats.installed?
       end
 
       def install
@@ -43,8 +49,11 @@ module MiddleManagement
           end
           conn.add_index(TABLE, :process_type, unique: true)
         end
+        heartbeats.install
         self
       end
+
+      def heartbeats = (@heartbeats ||= Heartbeats.new(@model))
 
       def claim(pools, holder: Store.holder, ttl: LEASE_TTL, gap: 0)
         with_connection do |conn|
@@ -120,27 +129,6 @@ module MiddleManagement
 
       private
 
-      def with_connection(&block)
-        @model.connection_pool.with_connection do |conn|
-          sqlite?(conn) ? yielding_to_ruby(conn, &block) : SQLTimeLimit.within(conn, &block)
-        end
-      end
-
-      def sqlite?(conn) = conn.adapter_name.match?(/sqlite/i)
-
-      # SQLite's own busy timeout sleeps holding Ruby's GVL: a store write
-      # waiting for the app's insert to commit would hold up the very thread
-      # that must commit it, until the timeout fails one of them. This
-      # handler sleeps in Ruby, which lets the app's thread go on meanwhile.
-      def yielding_to_ruby(conn)
-        timeout = Integer(conn.pool.db_config.configuration_hash.fetch(:timeout, 5_000))
-        raw = conn.raw_connection
-        raw.busy_handler { |tries| tries * 5 < timeout && sleep(0.005) }
-        yield conn
-      ensure
-        raw&.busy_timeout(timeout)
-      end
-
       # On SQLite a transaction would hold its one write lock across Ruby
       # code, where the app's inserts wait for it with the GVL held: each
       # step is a statement of its own, under the lease (kept until the last).
@@ -167,16 +155,6 @@ module MiddleManagement
         SQL
       end
 
-      # The database's clock in ms since the epoch, as an integer.
-      def now_sql(conn)
-        case conn.adapter_name
-        when /postg/i then "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)"
-        when /mysql|trilogy/i then "CAST(UNIX_TIMESTAMP(NOW(3)) * 1000 AS SIGNED)"
-        when /sqlite/i then "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)"
-        else raise Error, "the coordination store does not know #{conn.adapter_name}'s clock"
-        end
-      end
-
       def rows(conn, names)
         return [] if names.empty?
 
@@ -191,20 +169,6 @@ module MiddleManagement
                      "#{" ON CONFLICT DO NOTHING" unless ignore}", name)
       end
 
-      def update(conn, sql, *binds)
-        conn.exec_update(bind(conn, sql, binds), "MiddleManagement::Store")
-      end
-
-      def select(conn, sql, *binds)
-        conn.select_one(bind(conn, sql, binds), "MiddleManagement::Store")
-      end
-
-      # Values quoted by the connection that runs the statement (the jobs'
-      # database may not be ActiveRecord::Base's). No `?` is ever literal here.
-      def bind(conn, sql, binds)
-        values = binds.dup
-        sql.strip.gsub("?") { conn.quote(values.shift) }
-      end
     end
   end
 end

@@ -1,0 +1,36 @@
+module MiddleManagement
+  # This process's job workers, by the names their locks carry (Delayed
+  # Job's), and their heartbeat: the coordinator thread says in the store
+  # every quarter of WORKER_TIMEOUT that they are alive, so that if this
+  # process dies their jobs are soon taken back (Store::Heartbeats).
+  class WorkerHeartbeat
+    def initialize(backends, every:, log:)
+      @backends = backends
+      @every = every
+      @log = log
+      @names = []
+      @lock = Mutex.new
+      @beat_at = nil
+    end
+
+    def add(name)
+      @lock.synchronize do
+        @names << name unless @names.include?(name)
+        @beat_at = nil # the first beat at once
+      end
+    end
+
+    def beat_if_due
+      names = @lock.synchronize do
+        now = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        next [] if @names.empty? || (@beat_at && now - @beat_at < @every)
+
+        @beat_at = now
+        @names.dup
+      end
+      @backends.each { |backend| backend.beat(names) if backend.respond_to?(:beat) } if names.any?
+    rescue StandardError => e
+      @log.failure("could not record that this process's workers are alive", e)
+    end
+  end
+end
