@@ -100,19 +100,7 @@ RSpec.describe "busy dynos" do
   end
 
   context "with Delayed Job on PostgreSQL" do
-    include_context "a postgres server"
-
-    before(:context) do
-      next unless postgres_server
-
-      @model = Class.new(ActiveRecord::Base) do
-        self.abstract_class = true
-        define_singleton_method(:name) { "BusyDynosSpecPostgres" }
-      end
-      @model.establish_connection(postgres_server.config)
-      DemoDatabase.define_tables(@model)
-    end
-    after(:context) { @model&.remove_connection }
+    include_context "a postgres jobs database"
 
     before { %w[delayed_jobs middle_management_pools].each { |table| @model.connection.execute("DELETE FROM #{table}") } } # a new app
 

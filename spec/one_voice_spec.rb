@@ -58,19 +58,7 @@ RSpec.describe "one voice per app" do
   end
 
   context "with Delayed Job on PostgreSQL" do
-    include_context "a postgres server"
-
-    before(:context) do
-      next unless postgres_server
-
-      @model = Class.new(ActiveRecord::Base) do
-        self.abstract_class = true
-        define_singleton_method(:name) { "OneVoiceSpecPostgres" }
-      end
-      @model.establish_connection(postgres_server.config)
-      DemoDatabase.define_tables(@model)
-    end
-    after(:context) { @model&.remove_connection }
+    include_context "a postgres jobs database"
 
     let(:setup) do
       <<~RUBY

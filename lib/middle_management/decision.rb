@@ -49,10 +49,7 @@ module MiddleManagement
     # if it counted after, or the next one) and then tries again while its
     # exit allows.
     def held(store, why, retry_in)
-      if why == :flush && !store.is_a?(Store::Local)
-        store.leave_news
-        @left_news = true
-      end
+      leave_news(store) if why == :flush && !store.is_a?(Store::Local)
       @pools.each_index { |index| @dispatcher.held(index, retry_in) }
     end
 
@@ -83,15 +80,17 @@ module MiddleManagement
       waiting = verdicts.any? { |_counts, verdict| !verdict.send_quantity && verdict.look_again_in }
       # An exiting process cannot wait for the app's window: it leaves its
       # news for the next process to decide.
-      if why == :flush && !local && waiting
-        store.leave_news
-        @left_news = true
-      end
+      leave_news(store) if why == :flush && !local && waiting
       @pools.zip(verdicts).each_with_index do |(pool, (counts, verdict)), index|
         @log.debug(describe(pool, why, counts, verdict, settled))
         warn_stopping_busy(pool, verdict) if settled
         @dispatcher.decided(index, news[index], verdict, settled)
       end
+    end
+
+    def leave_news(store)
+      store.leave_news
+      @left_news = true
     end
 
     def busy_dynos(pool, counts)

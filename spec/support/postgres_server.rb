@@ -114,3 +114,24 @@ end
 
 ThrowawayServer.shared_context("a postgres server", PostgresServer, :postgres_server,
                                missing: "PostgreSQL is not installed (#{PostgresServer::BIN}, ruby-pg)")
+
+if defined?(RSpec)
+  # The demo's tables (delayed_jobs, the store's) on the throwaway cluster,
+  # through an abstract model of their own, `@model`, so that the suite's
+  # own connection is left alone.
+  RSpec.shared_context "a postgres jobs database" do
+    include_context "a postgres server"
+
+    before(:context) do
+      next unless postgres_server
+
+      @model = Class.new(ActiveRecord::Base) do
+        self.abstract_class = true
+        define_singleton_method(:name) { "PostgresJobsDatabase" }
+      end
+      @model.establish_connection(postgres_server.config)
+      DemoDatabase.define_tables(@model)
+    end
+    after(:context) { @model&.remove_connection }
+  end
+end

@@ -40,7 +40,7 @@ module MiddleManagement
           names.each do |name|
             next if update(conn, "UPDATE #{TABLE} SET beat_at = #{now} WHERE name = ?", name).positive?
 
-            insert_ignoring_duplicates(conn, name, now)
+            insert_ignoring_duplicates(conn, TABLE, %w[name beat_at], "?, #{now}", name)
           end
         end
       end
@@ -63,15 +63,6 @@ module MiddleManagement
         with_connection do |conn|
           update(conn, "DELETE FROM #{TABLE} WHERE name IN (#{(["?"] * names.size).join(", ")})", *names)
         end
-      end
-
-      private
-
-      # Two beats may insert at once: the unique index keeps one.
-      def insert_ignoring_duplicates(conn, name, now)
-        mysql = conn.adapter_name.match?(/mysql|trilogy/i)
-        update(conn, "INSERT #{"IGNORE " if mysql}INTO #{TABLE} (name, beat_at) VALUES (?, #{now})" \
-                     "#{" ON CONFLICT DO NOTHING" unless mysql}", name)
       end
     end
   end

@@ -162,12 +162,7 @@ module MiddleManagement
                              names), "MiddleManagement::Store").to_a
       end
 
-      # Two processes may create a row at once: the unique index keeps one.
-      def create_row(conn, name)
-        ignore = conn.adapter_name.match?(/mysql|trilogy/i)
-        update(conn, "INSERT #{"IGNORE " if ignore}INTO #{TABLE} (process_type) VALUES (?)" \
-                     "#{" ON CONFLICT DO NOTHING" unless ignore}", name)
-      end
+      def create_row(conn, name) = insert_ignoring_duplicates(conn, TABLE, %w[process_type], "?", name)
 
     end
   end

@@ -47,6 +47,14 @@ module MiddleManagement
         conn.select_one(bind(conn, sql, binds), "MiddleManagement::Store")
       end
 
+      # Two processes may insert one key at once: the unique index keeps one,
+      # and the other's insert does nothing. `values`: SQL, with `?` for binds.
+      def insert_ignoring_duplicates(conn, table, columns, values, *binds)
+        mysql = conn.adapter_name.match?(/mysql|trilogy/i)
+        update(conn, "INSERT #{"IGNORE " if mysql}INTO #{table} (#{columns.join(", ")}) VALUES (#{values})" \
+                     "#{" ON CONFLICT DO NOTHING" unless mysql}", *binds)
+      end
+
       # Values quoted by the connection that runs the statement (the jobs'
       # database may not be ActiveRecord::Base's). No `?` is ever literal here.
       def bind(conn, sql, binds)
