@@ -178,7 +178,7 @@ RSpec.describe "Resque integration" do
     dead = Resque::Worker.new("mailers")
     dead.to_s = "gone.example:4242:mailers"
     dead.register_worker
-    dead.heartbeat!(Time.now - 3600)
+    dead.heartbeat!(Time.now - 150) # two heartbeats missed; Resque itself would prune it only after 5 minutes
     dead.working_on(Resque::Job.new("mailers", { "class" => "MiddleManagementSpecResqueJob", "args" => [0] }))
 
     everything = MiddleManagement::Pool.new("worker")

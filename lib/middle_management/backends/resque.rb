@@ -1,3 +1,4 @@
+require "time"
 require "middle_management/backends/resque/hooks"
 require "middle_management/dyno"
 
@@ -76,10 +77,16 @@ module MiddleManagement
           busy.map { |worker| Dyno.parse(worker.to_s.split(":").first)&.name }
         end
 
+        # Workers killed without unregistering: their heartbeat (every
+        # Resque.heartbeat_interval, 60 s) missed twice, or WORKER_TIMEOUT if
+        # longer, rather than Resque's own prune_interval (5 minutes).
         def expired_workers
-          return [] unless ::Resque::Worker.respond_to?(:all_workers_with_expired_heartbeats)
+          return [] unless ::Resque::Worker.respond_to?(:all_heartbeats)
 
-          ::Resque::Worker.all_workers_with_expired_heartbeats.map(&:to_s)
+          timeout = MiddleManagement.agent&.configuration&.worker_timeout.to_f
+          limit = [2 * ::Resque.heartbeat_interval, timeout].max
+          now = ::Resque.data_store.server_time
+          ::Resque::Worker.all_heartbeats.select { |_id, beat| beat && now - Time.parse(beat) > limit }.keys
         end
       end
     end

@@ -1,4 +1,5 @@
 require "middle_management/backends/sidekiq/counting"
+require "middle_management/backends/sidekiq/fetch_hook"
 require "middle_management/backends/sidekiq/hooks"
 require "middle_management/backends/sidekiq/retry_schedule"
 
@@ -20,9 +21,6 @@ module MiddleManagement
     # Counts: see Sidekiq::Counting. The store is Sidekiq's Redis.
     module Sidekiq
       @install_lock = Mutex.new
-      # This process's running jobs (jid => queue), for the moment before its
-      # heartbeat shows them. Each change is one Hash operation.
-      @running = {}
 
       class << self
         def available?
@@ -56,46 +54,7 @@ module MiddleManagement
         end
 
         def count(pool)
-          Counting.count(pool, running_here: @running.values)
-        end
-
-        # --- hooks (never raise into Sidekiq) ------------------------------
-
-        # Jobs Redis accepted from one push (payloads as built before the push).
-        def pushed(jobs)
-          agent = MiddleManagement.agent or return
-          now = Time.now.to_f
-          jobs.group_by { |job| job["queue"] }.each do |queue, queued|
-            later = queued.filter_map { |job| job["at"] && job["at"].to_f - now }.select(&:positive?)
-            agent.wake(queue, due_in: later.min) if later.any?
-            agent.wake(queue) if later.size < queued.size
-          end
-        rescue StandardError => e
-          report(agent, "could not wake for a Sidekiq push", e)
-        end
-
-        def started(job, queue)
-          @running[job["jid"]] = queue
-          MiddleManagement.agent&.wake(queue)
-        rescue StandardError => e
-          report(MiddleManagement.agent, "could not wake for a Sidekiq job starting", e)
-        end
-
-        # `error`: what the job raised, if anything.
-        def finished(job, queue, error)
-          @running.delete(job["jid"])
-          agent = MiddleManagement.agent or return
-          retry_in = error && RetrySchedule.retry_in(job, error)
-          agent.wake(job["retry_queue"] || queue, due_in: retry_in) if retry_in
-          agent.wake(queue)
-        rescue StandardError => e
-          report(agent, "could not wake for a Sidekiq job ending", e)
-        end
-
-        private
-
-        def report(agent, what, error)
-          agent&.log_failure(what, error)
+          Counting.count(pool, running_here: ServerMiddleware.running.values)
         end
       end
     end

@@ -33,11 +33,7 @@ module MiddleManagement
         end
 
         def queue_lengths
-          if defined?(::Sidekiq::Stats::Queues)
-            ::Sidekiq::Stats::Queues.new.lengths
-          else
-            ::Sidekiq::Stats.new.queues
-          end
+          defined?(::Sidekiq::Stats::Queues) ? ::Sidekiq::Stats::Queues.new.lengths : ::Sidekiq::Stats.new.queues
         end
 
         # [jobs due now in the pool's queues, time the earliest later one is due]
@@ -82,7 +78,7 @@ module MiddleManagement
         # process's identity starts with its host name, which Sidekiq takes
         # from DYNO on Heroku (nil where it is no dyno name).
         def busy_elsewhere(pool)
-          this_process = "#{hostname}:#{Process.pid}:"
+          this_process = "#{ENV["DYNO"] || Socket.gethostname}:#{Process.pid}:" # as Sidekiq names this process
           work_set = defined?(::Sidekiq::WorkSet) ? ::Sidekiq::WorkSet : ::Sidekiq::Workers
           busy = []
           work_set.new.each do |process, _thread, work|
@@ -92,11 +88,6 @@ module MiddleManagement
             busy << Dyno.parse(process.to_s.split(":").first)&.name
           end
           busy
-        end
-
-        # How Sidekiq names this process in its WorkSet ("host:pid:nonce").
-        def hostname
-          ENV["DYNO"] || Socket.gethostname
         end
       end
     end
