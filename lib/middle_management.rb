@@ -77,9 +77,10 @@ module MiddleManagement
 
     # What the dispatcher knows: per pool desired and known quantities,
     # counts, busy and draining dynos, calls, errors, and Heroku's last
-    # RateLimit-Remaining.
-    def status
-      agent ? agent.status : { enabled: false, disabled_reason: "not booted", pools: [] }
+    # RateLimit-Remaining. `exact: true` counts every runnable job now
+    # (decisions count only up to their cap, and status says `capped: true`).
+    def status(exact: false)
+      agent ? agent.status(exact: exact) : { enabled: false, disabled_reason: "not booted", pools: [] }
     end
 
     # Forgets the configuration and agent (tests; a new ENV).

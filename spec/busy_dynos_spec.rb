@@ -17,6 +17,7 @@ RSpec.describe "busy dynos" do
       "JOBS_PER_WORKER" => 1, "API_THROTTLE" => 1, "SCALE_DOWN_DELAY" => 0, "COUNT_INTERVAL" => 2 }
   end
   let(:long_job) { 9 } # seconds
+  let(:grace) { 1.5 } # SIGTERM to SIGKILL: far shorter than a long job
   # Each library's job calls this: long on the dynos named, short elsewhere,
   # each run logged with its dyno.
   let(:timed_run) do
@@ -34,7 +35,7 @@ RSpec.describe "busy dynos" do
   # Starts the formation running `worker_command`, and enqueues from a
   # process that then exits.
   def enqueue(code)
-    heroku, supervisor = start_formation(dir, worker_command, vars, token: token, grace: 1.5)
+    heroku, supervisor = start_formation(dir, worker_command, vars, token: token, grace: grace)
     enqueuer = start_child(app_env(heroku, vars), RbConfig.ruby, "-e", "#{setup}\n#{code}")
     expect(enqueuer.wait("the enqueuer to exit", timeout: 30)).to be_success, enqueuer.output
     [heroku, supervisor]
@@ -167,6 +168,8 @@ RSpec.describe "busy dynos" do
     let(:jobs) { 16 } # enough that the dynos booting last get some
     let(:vars) { super().merge("MAX_WORKERS" => 4, "JOBS_PER_WORKER" => 2, "DYNO_CONCURRENCY" => 2) }
     let(:long_job) { 16 } # outlasts the scale-down's wait for Sidekiq's heartbeat
+    # An idle Sidekiq takes up to its fetch timeout (2 s) to stop; still far below a long job.
+    let(:grace) { 5 }
     let(:setup) do
       <<~RUBY
         $LOAD_PATH.unshift #{lib.inspect}

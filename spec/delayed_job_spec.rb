@@ -50,13 +50,18 @@ RSpec.describe "Delayed Job integration" do
     105.times { Delayed::Job.enqueue(MiddleManagement::SlackerJob.new(0)) }
     MiddleManagement.flush(5)
     chart << heroku.quantity("worker")
-    expect(MiddleManagement.status[:pools].first).to include(runnable: 106, running: 0)
+    # Counted up to the cap (10 workers × 1 job + 1), past which 106 decides as 11 does.
+    expect(MiddleManagement.status[:pools].first).to include(runnable: 11, running: 0, capped: true)
+    exact = MiddleManagement.status(exact: true)[:pools].first
+    expect(exact).to include(runnable: 106, running: 0, desired: 10)
+    expect(exact).not_to have_key(:capped)
     chart << worked_off(96) << worked_off(5) << worked_off(5)
 
     expect(chart).to eq([3, 2, 1, 10, 10, 5, 0])
     expect(patched_quantities(heroku, "worker").max).to eq(10)
     expect(Delayed::Job.count).to eq(0)
-    expect(middle_management_log).to match(/scaled worker \d+ -> 10 \(\d+ outstanding, 1 job per worker\)/)
+    expect(middle_management_log).to match(/scaled worker \d+ -> 10 \(≥ 11 outstanding, 1 job per worker\)/)
+    expect(middle_management_log).to include("worker wants 10 (capped at max_workers; ≥ 11 runnable")
   end
 
   it "never fires busy workers: 10 running jobs keep 10 workers, then all go" do

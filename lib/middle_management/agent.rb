@@ -96,23 +96,35 @@ module MiddleManagement
       dispatcher.flush(timeout.to_f)
     end
 
-    def status
+    # `exact`: count every runnable job now, on the caller's thread (the
+    # last decision's count may have stopped at the cap): for a console or
+    # a dashboard, never for the decision path.
+    def status(exact: false)
       base = { enabled: disabled_reason.nil?, disabled_reason: disabled_reason }
       dispatcher = current_dispatcher or return base.merge(pools: [], calls: 0, errors: 0)
       status = dispatcher.status
       status[:pools].each do |pool|
         pool[:last_call_at] &&= Time.at(pool[:last_call_at])
         pool.merge!(@decision.busy_status(pool[:name]))
+        recount(pool) if exact
       end
       base.merge(status, store: @store && @store.class.name.split("::").last)
     end
 
+    def recount(status)
+      counts = count(pools.find { |pool| pool.name == status[:name] }) or return
+      status.delete(:capped)
+      status.merge!(runnable: counts.runnable, running: counts.running)
+    end
+
     # The counts of every library for `pool`, on the coordinator thread. A
     # library that cannot count (its Redis is down) is left out and logged;
-    # nil when none could.
-    def count(pool)
+    # nil when none could. `cap`: runnable jobs need be counted only this
+    # far (nil: exactly); each library's count stops there, and so the sum
+    # reaches the cap whenever one of them does.
+    def count(pool, cap: nil)
       counts = @backends.filter_map do |backend|
-        backend.count(pool)
+        backend.count(pool, cap: cap)
       rescue StandardError => e
         @log.failure("could not count #{backend.name.split("::").last} jobs for #{pool.name}", e)
         nil
@@ -121,7 +133,7 @@ module MiddleManagement
 
       Backends::Counts.new(runnable: counts.sum(&:runnable), running: counts.sum(&:running),
                            next_run_in: counts.filter_map(&:next_run_in).min,
-                           busy_dynos: counts.flat_map { |c| c.busy_dynos || [] })
+                           busy_dynos: counts.flat_map { |c| c.busy_dynos || [] }, capped: counts.any?(&:capped))
     end
 
     # The app's coordination store, chosen on first use (on the coordinator

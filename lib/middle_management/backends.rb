@@ -8,7 +8,9 @@ module MiddleManagement
     # What a backend reports for one pool. `next_run_in`: seconds until the
     # earliest job scheduled for later, or nil. `busy_dynos`: the dyno name
     # (`worker.3`) of each running job's worker, nil where it is not known.
-    Counts = Struct.new(:runnable, :running, :next_run_in, :busy_dynos, keyword_init: true)
+    # `capped`: the runnable count stopped at the cap it was asked for (there
+    # are at least that many); `count(pool, cap:)` may count no further.
+    Counts = Struct.new(:runnable, :running, :next_run_in, :busy_dynos, :capped, keyword_init: true)
 
     # The backends whose library is loaded, in the order they are tried.
     def self.available

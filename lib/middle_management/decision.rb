@@ -15,6 +15,7 @@ module MiddleManagement
       @pools = configuration.pools
       @log = log
       @busy = {} # pool name => what the last count said of its busy dynos, for status
+      @capped = {} # pool name => the last count stopped at the cap, for status
       news_gap = [NEWS_GAP, configuration.api_throttle].min
       @gaps = { news: news_gap, due: news_gap, boot: news_gap, periodic: configuration.count_interval, flush: 0 }
     end
@@ -34,9 +35,11 @@ module MiddleManagement
     end
 
     # Per pool: the dynos its busy jobs ran on at the last count, and those
-    # of them that drain.
+    # of them that drain; `capped: true` when that count stopped at the cap
+    # (its runnable jobs are at least what status says).
     def busy_status(pool_name)
-      @busy.fetch(pool_name) { { busy_dynos: [], draining: [] } }
+      status = @busy.fetch(pool_name) { { busy_dynos: [], draining: [] } }
+      @capped[pool_name] ? status.merge(capped: true) : status
     end
 
     # An exit left news in the store for another process to decide on.
@@ -59,7 +62,10 @@ module MiddleManagement
       local = store.is_a?(Store::Local)
       occasion = occasion(why, local)
       verdicts = @pools.each_with_index.map do |pool, index|
-        counts = @agent.count(pool) or raise Error, "no job library could count #{pool.name}'s jobs"
+        # No further than the decision can see (the policy's cap).
+        counts = @agent.count(pool, cap: @dispatcher.count_cap(index)) or
+          raise Error, "no job library could count #{pool.name}'s jobs"
+        @capped[pool.name] = counts.capped
         state = lease.state(pool.name)
         busy = busy_dynos(pool, counts)
         native_counts = Internal::Native::Counts.new(counts.runnable, counts.running, counts.next_run_in, busy.top,
@@ -122,7 +128,8 @@ module MiddleManagement
                elsif verdict.look_again_in then format("looking again in %.1fs", verdict.look_again_in)
                else "nothing to send"
                end
-      "#{pool.name} wants #{verdict.wanted} (#{verdict.reason}; #{counts.runnable} runnable, " \
+      runnable = counts.capped ? "≥ #{counts.runnable}" : counts.runnable
+      "#{pool.name} wants #{verdict.wanted} (#{verdict.reason}; #{runnable} runnable, " \
         "#{counts.running} running; #{why}): #{action}"
     end
   end

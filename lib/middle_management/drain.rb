@@ -19,6 +19,9 @@ module MiddleManagement
       @log = log
       @dyno = dyno
       @pool = dyno&.numbered? && agent.pools.find { |pool| pool.position(dyno).is_a?(Integer) }
+      # The first dyno would drain only when the work needs none, and then
+      # there is no job to take: it never asks the store.
+      @pool = nil if @pool && @pool.position(dyno) <= 1
       @lock = Mutex.new
       @draining = false
       @checked_at = nil

@@ -1,7 +1,8 @@
 //! Native core of the middle_management gem.
 //!
 //! Pure decision logic (`policy`, `pacing`, `backoff`, and `decision`, which
-//! combines them over the app's shared record), the Heroku client
+//! combines them over the app's shared record), the replay of job traces
+//! through them (`simulation`), the Heroku client
 //! (`heroku`) and the background `dispatcher` know nothing of Ruby; only
 //! `ruby` touches magnus. Threading model: see `dispatcher`.
 
@@ -12,6 +13,7 @@ pub mod heroku;
 pub mod pacing;
 pub mod policy;
 mod ruby;
+pub mod simulation;
 
 #[magnus::init]
 fn init(ruby: &magnus::Ruby) -> Result<(), magnus::Error> {

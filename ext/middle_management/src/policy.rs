@@ -7,6 +7,8 @@
 use std::fmt;
 use std::time::Duration;
 
+mod cap;
+
 /// One row of a rules table: from `at_least` outstanding jobs on, run `workers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Rule {
@@ -302,11 +304,11 @@ mod tests {
 
     const SEC: Duration = Duration::from_secs(1);
 
-    fn policy(min: u32, max: u32, sizing: Sizing, concurrency: u32) -> Policy {
+    pub(super) fn policy(min: u32, max: u32, sizing: Sizing, concurrency: u32) -> Policy {
         Policy::new(min, max, sizing, concurrency, 60 * SEC).unwrap()
     }
 
-    fn obs(runnable: u64, running: u64) -> Observation {
+    pub(super) fn obs(runnable: u64, running: u64) -> Observation {
         Observation {
             runnable,
             running,
@@ -315,7 +317,7 @@ mod tests {
         }
     }
 
-    fn rules(table: &[(u64, u32)]) -> Sizing {
+    pub(super) fn rules(table: &[(u64, u32)]) -> Sizing {
         Sizing::Rules(
             table
                 .iter()
@@ -611,7 +613,7 @@ mod tests {
         ]
     }
 
-    fn any_policy() -> impl Strategy<Value = Policy> {
+    pub(super) fn any_policy() -> impl Strategy<Value = Policy> {
         (0u32..20, 0u32..20, any_sizing(), 1u32..8, 0u64..120).prop_map(
             |(a, b, sizing, c, lead)| {
                 Policy::new(a.min(b), a.max(b), sizing, c, Duration::from_secs(lead)).unwrap()
@@ -619,7 +621,7 @@ mod tests {
         )
     }
 
-    fn any_obs() -> impl Strategy<Value = Observation> {
+    pub(super) fn any_obs() -> impl Strategy<Value = Observation> {
         let count = prop_oneof![0u64..2000, any::<u64>()];
         (count.clone(), count, prop::option::of(0u64..600)).prop_map(|(runnable, running, next)| {
             Observation {
@@ -631,7 +633,7 @@ mod tests {
         })
     }
 
-    fn any_busy() -> impl Strategy<Value = BusyDynos> {
+    pub(super) fn any_busy() -> impl Strategy<Value = BusyDynos> {
         prop_oneof![
             Just(BusyDynos::None),
             (1u32..30).prop_map(BusyDynos::Top),

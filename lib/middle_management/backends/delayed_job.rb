@@ -1,3 +1,4 @@
+require "middle_management/backends/delayed_job/counting"
 require "middle_management/backends/delayed_job/dead_locks"
 require "middle_management/backends/delayed_job/job_callbacks"
 require "middle_management/backends/delayed_job/worker_hook"
@@ -8,8 +9,8 @@ module MiddleManagement
     # rolled-back enqueue never wakes anyone) and a worker starting a job
     # wake the dispatcher; a worker is a long-running process, named after
     # its dyno, and drains when its dyno is above what the work needs
-    # (WorkerHook). Counts are indexed queries: run_at and locked_at,
-    # filtered by failed_at; the busy jobs' dynos come from their locks. The
+    # (WorkerHook). Counts are indexed queries that stop at the policy's cap
+    # (Counting); the busy jobs' dynos come from their locks. The
     # store is the app's own database (Store::SQL), once its table is installed.
     module DelayedJob
       module_function
@@ -46,24 +47,11 @@ module MiddleManagement
       end
 
       # On a connection borrowed for the count and given back, its
-      # statements bounded in time.
-      def count(pool)
+      # statements bounded in time. Runnable jobs up to `cap` (nil: exact).
+      def count(pool, cap: nil)
         ::Delayed::Job.connection_pool.with_connection do |conn|
-          SQLTimeLimit.within(conn) { count_now(pool) }
+          SQLTimeLimit.within(conn) { Counting.count(scope(pool), cap) }
         end
-      end
-
-      def count_now(pool)
-        jobs = scope(pool)
-        now = ::Delayed::Job.db_time_now
-        stale = now - ::Delayed::Worker.max_run_time
-        live_lock = jobs.where("locked_at >= ?", stale)
-        DeadLocks.release(live_lock)
-        runnable = jobs.where("run_at <= ?", now).where("locked_at IS NULL OR locked_at < ?", stale).count
-        next_run_at = jobs.where("run_at > ?", now).where(locked_at: nil).minimum(:run_at)
-        holders = live_lock.group(:locked_by).count # few rows: one per busy worker
-        Counts.new(runnable: runnable, running: holders.values.sum, next_run_in: next_run_at && (next_run_at - now).to_f,
-                   busy_dynos: holders.keys.map { |holder| WorkerHook.dyno_of(holder) })
       end
 
       def store(_app)

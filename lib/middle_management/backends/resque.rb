@@ -44,7 +44,8 @@ module MiddleManagement
           end
         end
 
-        def count(pool)
+        # List lengths cost the same at any length: `cap` is not needed.
+        def count(pool, cap: nil)
           queues = pool.queues || ::Resque.queues.select { |queue| pool.covers?(queue) }
           runnable = queues.sum { |queue| ::Resque.size(queue) }
           busy = working(pool)

@@ -53,7 +53,8 @@ module MiddleManagement
           Store::Redis.new(app) { |&block| ::Sidekiq.redis(&block) }
         end
 
-        def count(pool)
+        # Redis's counts cost the same at any length: `cap` is not needed.
+        def count(pool, cap: nil)
           Counting.count(pool, running_here: ServerMiddleware.running.values)
         end
       end

@@ -1,5 +1,6 @@
 require "middle_management/store/sql_statements"
 require "middle_management/store/heartbeats"
+require "middle_management/store/job_indexes"
 
 module MiddleManagement
   module Store
@@ -50,8 +51,13 @@ module MiddleManagement
           conn.add_index(TABLE, :process_type, unique: true)
         end
         heartbeats.install
+        # Outside the store's statement time limit: building an index on a
+        # big queue takes what it takes, once, at install.
+        @model.connection_pool.with_connection { |conn| JobIndexes.install(conn, jobs_table) }
         self
       end
+
+      def jobs_table = defined?(::Delayed::Job) ? ::Delayed::Job.table_name : JobIndexes::TABLE
 
       def heartbeats = (@heartbeats ||= Heartbeats.new(@model))
 

@@ -283,6 +283,7 @@ impl<A: FormationApi> Engine<A> {
                 to,
                 formation: pool.config.formation_for(to),
                 outstanding: call.outstanding,
+                at_least: call.at_least,
                 sizing: pool.sizing(),
                 reason: call.reason,
                 dry_run: self.dry_run,

@@ -24,6 +24,8 @@ pub enum Event {
         to: u32,
         formation: Vec<(String, u32)>,
         outstanding: u64,
+        /// The count stopped at the cap: there are at least `outstanding`.
+        at_least: bool,
         sizing: String,
         /// What set the quantity: a busy dyno kept is said in the line.
         reason: Reason,
@@ -63,6 +65,7 @@ impl Event {
                 to,
                 formation,
                 outstanding,
+                at_least,
                 sizing,
                 reason,
                 dry_run,
@@ -74,8 +77,10 @@ impl Event {
                     Reason::BusyUnnumbered => format!("; kept {to}: {reason}"),
                     _ => String::new(),
                 };
-                let mut line =
-                    format!("{verb} {pool} {change} ({outstanding} outstanding, {sizing}{kept})");
+                let at_least = if *at_least { "≥ " } else { "" };
+                let mut line = format!(
+                    "{verb} {pool} {change} ({at_least}{outstanding} outstanding, {sizing}{kept})"
+                );
                 if formation.len() > 1 || formation.first().is_some_and(|(t, _)| t != pool) {
                     let types: Vec<String> =
                         formation.iter().map(|(t, q)| format!("{t}={q}")).collect();
@@ -112,6 +117,7 @@ mod tests {
             to: 10,
             formation: vec![("worker".into(), 10)],
             outstanding: 106,
+            at_least: false,
             sizing: "1 job per worker".into(),
             reason: Reason::Work,
             dry_run: false,
@@ -120,12 +126,28 @@ mod tests {
             e.message(),
             "scaled worker 3 -> 10 (106 outstanding, 1 job per worker)"
         );
+        let capped = Event::Scaled {
+            pool: "worker".into(),
+            from: Some(3),
+            to: 10,
+            formation: vec![("worker".into(), 10)],
+            outstanding: 11,
+            at_least: true,
+            sizing: "1 job per worker".into(),
+            reason: Reason::Work,
+            dry_run: false,
+        };
+        assert_eq!(
+            capped.message(),
+            "scaled worker 3 -> 10 (≥ 11 outstanding, 1 job per worker)"
+        );
         let kept = Event::Scaled {
             pool: "worker".into(),
             from: Some(6),
             to: 4,
             formation: vec![("worker".into(), 4)],
             outstanding: 2,
+            at_least: false,
             sizing: "1 job per worker".into(),
             reason: Reason::BusyDyno(4),
             dry_run: false,

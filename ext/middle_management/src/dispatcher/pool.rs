@@ -26,6 +26,9 @@ pub struct Call {
     pub quantity: u32,
     pub from: Option<u32>,
     pub outstanding: u64,
+    /// The runnable count reached the pool's cap (`Policy::count_cap`),
+    /// where counts stop: `outstanding` is at least this.
+    pub at_least: bool,
     pub reason: Reason,
 }
 
@@ -197,6 +200,7 @@ impl PoolState {
                     .counts
                     .runnable
                     .saturating_add(decided.counts.running),
+                at_least: decided.counts.runnable >= self.config.policy.count_cap(),
                 reason: decided.reason,
             });
         }

@@ -441,3 +441,42 @@ async fn an_exiting_process_that_meets_a_held_lease_tries_again_until_its_flush_
     let calls: Vec<Formation> = h.calls().into_iter().map(|(_, f)| f).collect();
     assert_eq!(calls, vec![set("worker", 2)]);
 }
+
+/// The simulator (`crate::simulation`) makes the dispatcher's decisions: on
+/// a scripted case the same formation calls at the same times. Jobs that
+/// never start (their dynos boot for an hour) make the counts the script's.
+#[tokio::test(start_paused = true)]
+async fn the_simulator_calls_as_the_dispatcher_does() {
+    use crate::simulation::{self, HerokuParams, Job, Settings, Strategy};
+
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, Duration::ZERO);
+    h.jobs[0] = 3;
+    h.wake(0);
+    h.run_for(4 * SEC).await;
+    h.jobs[0] = 7;
+    h.wake(0);
+    h.run_for(12 * SEC).await;
+    h.jobs[0] = 12;
+    h.wake(0);
+    h.run_for(20 * SEC).await;
+    let dispatcher: Vec<(u64, u32)> = h.calls().into_iter().map(|(at, f)| (at, f[0].1)).collect();
+
+    let job = |at_s: u64| Job { enqueued_at: at_s * 1000, due_at: at_s * 1000, duration: 1000 };
+    let jobs: Vec<Job> = [0, 0, 0, 4, 4, 4, 4, 16, 16, 16, 16, 16].into_iter().map(job).collect();
+    let settings = Settings {
+        pool: pool("worker", 10),
+        pacing: crate::pacing::PacingConfig { api_throttle: 10 * SEC, scale_down_delay: Duration::ZERO },
+        count_interval: Duration::ZERO,
+        heroku: HerokuParams { boot_ms: 3_600_000, grace_ms: 30_000, concurrency: 1 },
+        price_per_dyno_hour: 1.0,
+    };
+    let simulated: Vec<(u64, u32)> = simulation::simulate(&jobs, &settings, Strategy::Ours)
+        .changes
+        .into_iter()
+        .filter(|&(at, _)| at < 36_000)
+        .map(|(at, quantity)| (at / 1000, quantity))
+        .collect();
+    assert_eq!(dispatcher, vec![(0, 3), (10, 7), (20, 10)]);
+    assert_eq!(simulated, dispatcher);
+}
+

@@ -69,6 +69,16 @@ impl RbDispatcher {
         }
     }
 
+    /// How far `pool`'s runnable count need go: past it, more work changes
+    /// nothing its decision says (`Policy::count_cap`).
+    pub fn count_cap(&self, pool: usize) -> Result<u64, Error> {
+        self.config
+            .pools
+            .get(pool)
+            .map(|config| config.policy.count_cap())
+            .ok_or_else(|| configuration_error(format!("no pool #{pool}")))
+    }
+
     /// One pool's decision from a fresh count and the store's record. Pure
     /// and quick: made on the calling thread, under the store's lease.
     pub fn verdict(

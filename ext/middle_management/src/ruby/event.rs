@@ -65,6 +65,7 @@ impl RbEvent {
                 to,
                 formation,
                 outstanding,
+                at_least,
                 dry_run,
                 ..
             } => {
@@ -73,6 +74,10 @@ impl RbEvent {
                 set("to", to.into_value_with(ruby))?;
                 set("formation", formation_hash(ruby, formation)?.into_value_with(ruby))?;
                 set("outstanding", outstanding.into_value_with(ruby))?;
+                // Where the count stopped at the cap, as status says it.
+                if *at_least {
+                    set("capped", true.into_value_with(ruby))?;
+                }
                 set("dry_run", dry_run.into_value_with(ruby))?;
             }
             Event::CallFailed {

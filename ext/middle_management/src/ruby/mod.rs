@@ -10,6 +10,7 @@ mod event;
 mod gvl;
 mod request;
 mod settings;
+mod simulation;
 mod verdict;
 
 use magnus::{function, method, prelude::*, Error, Ruby};
@@ -26,12 +27,16 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Internal")?
         .define_module("Native")?;
     native.define_singleton_method("crate_version", function!(crate_version, 0))?;
+    native.define_singleton_method("simulate", function!(simulation::simulate, 3))?;
+    let report = native.define_class("SimulationReport", ruby.class_object())?;
+    report.define_method("to_h", method!(simulation::RbReport::to_h, 0))?;
 
     let class = native.define_class("Dispatcher", ruby.class_object())?;
     class.define_singleton_method("new", function!(RbDispatcher::new, 1))?;
     class.define_method("wake", method!(RbDispatcher::wake, 2))?;
     class.define_method("watch", method!(RbDispatcher::watch, 0))?;
     class.define_method("next_message", method!(RbDispatcher::next_message, 1))?;
+    class.define_method("count_cap", method!(RbDispatcher::count_cap, 1))?;
     class.define_method("verdict", method!(RbDispatcher::verdict, 5))?;
     class.define_method("decided", method!(RbDispatcher::decided, 4))?;
     class.define_method("held", method!(RbDispatcher::held, 2))?;

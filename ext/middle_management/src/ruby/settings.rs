@@ -13,12 +13,12 @@ use crate::heroku::Credentials;
 use crate::pacing::PacingConfig;
 use crate::policy::{Policy, Rule, Sizing};
 
-fn fetch<T: TryConvert>(hash: RHash, key: &str) -> Result<T, Error> {
+pub(super) fn fetch<T: TryConvert>(hash: RHash, key: &str) -> Result<T, Error> {
     hash.fetch::<_, T>(Symbol::new(key))
         .map_err(|e| configuration_error(format!("{key}: {e}")))
 }
 
-fn seconds(hash: RHash, key: &str) -> Result<Duration, Error> {
+pub(super) fn seconds(hash: RHash, key: &str) -> Result<Duration, Error> {
     let value: f64 = fetch(hash, key)?;
     Duration::try_from_secs_f64(value).map_err(|_| {
         configuration_error(format!(

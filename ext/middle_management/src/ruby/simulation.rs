@@ -1,0 +1,99 @@
+//! `MiddleManagement::Internal::Native.simulate`: a job trace replayed
+//! through the real decision code in virtual time (`crate::simulation`),
+//! for `middle_management simulate`. The settings are the Hash a
+//! Configuration builds for a dispatcher; the trace comes flat.
+
+use std::time::Duration;
+
+use magnus::{Error, RHash, Ruby};
+
+use super::errors::configuration_error;
+use super::settings::{dispatcher_config, fetch, seconds};
+use crate::simulation::{self, HerokuParams, HireFire, Job, Judoscale, Report, Settings, Strategy};
+
+#[magnus::wrap(
+    class = "MiddleManagement::Internal::Native::SimulationReport",
+    free_immediately,
+    size
+)]
+pub struct RbReport(Report);
+
+impl RbReport {
+    /// The figures by name, as `middle_management simulate --json` prints them.
+    pub fn to_h(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
+        let r = &rb_self.0;
+        let hash = ruby.hash_new();
+        hash.aset(ruby.to_symbol("dyno_hours"), r.dyno_hours)?;
+        hash.aset(ruby.to_symbol("cost"), r.cost)?;
+        hash.aset(ruby.to_symbol("wait_p50"), r.wait_p50)?;
+        hash.aset(ruby.to_symbol("wait_p95"), r.wait_p95)?;
+        hash.aset(ruby.to_symbol("wait_max"), r.wait_max)?;
+        hash.aset(ruby.to_symbol("calls"), r.calls)?;
+        hash.aset(ruby.to_symbol("max_calls_per_hour"), r.max_calls_per_hour)?;
+        hash.aset(ruby.to_symbol("peak_workers"), r.peak_workers)?;
+        hash.aset(ruby.to_symbol("killed"), r.killed)?;
+        Ok(hash)
+    }
+}
+
+/// `jobs`: enqueued_at, due_at, duration (seconds from the trace's start),
+/// for each job in enqueue order. `options`: strategy ("ours",
+/// "always-on", "clairvoyant", "hirefire", "judoscale"), workers (for
+/// always-on), checkup, ratio, upscale_timeout, downscale_timeout and
+/// decrementable (HireFire), jump
+/// (Judoscale), boot_time, grace, price (per dyno-hour).
+pub fn simulate(ruby: &Ruby, settings: RHash, jobs: Vec<f64>, options: RHash) -> Result<RbReport, Error> {
+    let config = dispatcher_config(ruby, settings)?;
+    let pool = config.pools.into_iter().next().ok_or_else(|| configuration_error(String::from("no pool to simulate")))?;
+    let concurrency = pool.policy.dyno_concurrency();
+    let settings = Settings {
+        pool,
+        pacing: config.pacing,
+        count_interval: config.count_interval,
+        heroku: HerokuParams {
+            boot_ms: ms(seconds(options, "boot_time")?),
+            grace_ms: ms(seconds(options, "grace")?),
+            concurrency,
+        },
+        price_per_dyno_hour: fetch(options, "price")?,
+    };
+    let (min, max) = (settings.pool.policy.min_workers(), settings.pool.policy.max_workers());
+    let strategy = match fetch::<String>(options, "strategy")?.as_str() {
+        "ours" => Strategy::Ours,
+        "always-on" => Strategy::AlwaysOn(fetch(options, "workers")?),
+        "clairvoyant" => Strategy::Clairvoyant,
+        "hirefire" => Strategy::HireFire(HireFire {
+            checkup_ms: ms(seconds(options, "checkup")?),
+            ratio: fetch(options, "ratio")?,
+            min,
+            max,
+            upscale_timeout_ms: ms(seconds(options, "upscale_timeout")?),
+            downscale_timeout_ms: ms(seconds(options, "downscale_timeout")?),
+            decrementable: fetch(options, "decrementable")?,
+        }),
+        "judoscale" => Strategy::Judoscale(Judoscale {
+            cadence_ms: 10_000,
+            upscale_ms: 5_000,
+            downscale_ms: 2_000,
+            jump: fetch(options, "jump")?,
+            min,
+            max,
+            upscale_cooldown_ms: 180_000,
+            downscale_delay_ms: 600_000,
+        }),
+        other => return Err(configuration_error(format!("no strategy {other:?}"))),
+    };
+    if jobs.len() % 3 != 0 {
+        return Err(configuration_error(String::from("jobs come as enqueued_at, due_at, duration triples")));
+    }
+    let to_ms = |s: f64| ms(Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO));
+    let jobs: Vec<Job> = jobs
+        .chunks_exact(3)
+        .map(|j| Job { enqueued_at: to_ms(j[0]), due_at: to_ms(j[1]), duration: to_ms(j[2]) })
+        .collect();
+    Ok(RbReport(simulation::simulate(&jobs, &settings, strategy)))
+}
+
+fn ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,114 @@
+use super::*;
+use crate::policy::{Policy, Sizing};
+
+const SEC: u64 = 1_000;
+
+fn settings(max: u32, throttle_s: u64) -> Settings {
+    Settings {
+        pool: PoolConfig {
+            name: "worker".into(),
+            formation_types: vec!["worker".into()],
+            eco: false,
+            policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap(),
+        },
+        pacing: PacingConfig {
+            api_throttle: Duration::from_secs(throttle_s),
+            scale_down_delay: Duration::ZERO,
+        },
+        count_interval: Duration::from_secs(60),
+        heroku: HerokuParams {
+            boot_ms: 30 * SEC,
+            grace_ms: 30 * SEC,
+            concurrency: 1,
+        },
+        price_per_dyno_hour: 1.0,
+    }
+}
+
+fn now_jobs(durations_s: &[u64]) -> Vec<Job> {
+    durations_s
+        .iter()
+        .map(|&d| Job {
+            enqueued_at: 0,
+            due_at: 0,
+            duration: d * SEC,
+        })
+        .collect()
+}
+
+#[test]
+fn ours_hires_at_once_waits_for_the_boot_and_fires_when_done() {
+    let r = simulate(&now_jobs(&[60, 60, 60]), &settings(10, 10), Strategy::Ours);
+    assert_eq!((r.calls, r.peak_workers, r.killed), (2, 3, 0), "3, then 0");
+    assert_eq!((r.wait_p50, r.wait_max), (30.0, 30.0), "the boot");
+    assert!((r.dyno_hours - 3.0 * 90.0 / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+}
+
+#[test]
+fn ours_keeps_the_dynos_that_work_long_jobs() {
+    // worker.3 and worker.4 get the long jobs: the work needs 2 dynos after
+    // 40 s, but a formation of 2 would stop both.
+    let r = simulate(&now_jobs(&[10, 10, 100, 100]), &settings(10, 10), Strategy::Ours);
+    assert_eq!(r.killed, 0);
+    assert_eq!(r.calls, 2, "4, then 0 once the long jobs are done");
+    assert!((r.dyno_hours - 4.0 * 130.0 / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+}
+
+#[test]
+fn a_scheduled_job_gets_its_worker_in_time() {
+    let jobs = [Job {
+        enqueued_at: 0,
+        due_at: 120 * SEC,
+        duration: 10 * SEC,
+    }];
+    let r = simulate(&jobs, &settings(10, 10), Strategy::Ours);
+    // Woken 30 s (the wake lead) before it is due, the dyno is ready as it comes due.
+    assert_eq!(r.wait_max, 0.0);
+    assert!((r.dyno_hours - 40.0 / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+}
+
+#[test]
+fn always_on_bills_every_dyno_for_the_whole_trace() {
+    let r = simulate(&now_jobs(&[60, 60, 60]), &settings(10, 10), Strategy::AlwaysOn(2));
+    // Two dynos from 0: jobs at 30 s and 30 s, the third at 90 s, done at 150 s.
+    assert_eq!((r.calls, r.peak_workers, r.wait_max), (1, 2, 90.0));
+    assert!((r.dyno_hours - 2.0 * 150.0 / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+}
+
+#[test]
+fn clairvoyant_waits_for_nothing_and_pays_a_boot_per_dyno() {
+    let jobs = [
+        Job { enqueued_at: 0, due_at: 0, duration: 60 * SEC },
+        Job { enqueued_at: 0, due_at: 70 * SEC, duration: 60 * SEC }, // 10 s after: the dyno waits
+        Job { enqueued_at: 0, due_at: 500 * SEC, duration: 60 * SEC }, // long after: a new boot
+    ];
+    let r = simulate(&jobs, &settings(10, 10), Strategy::Clairvoyant);
+    assert_eq!((r.wait_max, r.calls, r.peak_workers), (0.0, 0, 1));
+    assert!((r.dyno_hours - (30.0 + 60.0 + 10.0 + 60.0 + 30.0 + 60.0) / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+}
+
+#[test]
+fn a_max_below_the_work_queues_the_rest() {
+    let r = simulate(&now_jobs(&[60, 60, 60]), &settings(1, 10), Strategy::Ours);
+    assert_eq!((r.peak_workers, r.wait_max), (1, 150.0));
+    assert_eq!(r.killed, 0);
+}
+
+#[test]
+fn hirefire_stops_the_busy_top_dynos_where_ours_keeps_them() {
+    let hirefire = HireFire {
+        checkup_ms: 60 * SEC,
+        ratio: 1,
+        min: 0,
+        max: 10,
+        upscale_timeout_ms: 0,
+        downscale_timeout_ms: 0,
+        decrementable: true,
+    };
+    let jobs = now_jobs(&[10, 10, 100, 100]);
+    let r = simulate(&jobs, &settings(10, 10), Strategy::HireFire(hirefire));
+    // At the 60 s checkup two jobs run, on worker.3 and worker.4: it scales
+    // to 2, which stops them; 30 s later they are killed and run again.
+    assert_eq!(r.killed, 2);
+    assert_eq!(simulate(&jobs, &settings(10, 10), Strategy::Ours).killed, 0);
+}
