@@ -189,6 +189,25 @@ RSpec.describe "Sidekiq integration" do
     join_within(running, "the busy job to end") if running
   end
 
+  it "says when a pool that takes some queues only counted a lower bound of a big retry set" do
+    boot
+    Sidekiq.redis do |conn|
+      due = Time.now.to_f - 60
+      (MiddleManagement::Backends::Sidekiq::Counting::SCAN_LIMIT + 100).times do |i|
+        queue = i.even? ? "default" : "mailers"
+        conn.zadd("retry", (due + i * 0.001).to_s, { "class" => "MiddleManagementSpecJob", "args" => [i], "queue" => queue,
+                                                      "jid" => "r#{i}", "retry_count" => 0 }.to_json)
+      end
+    end
+    mailers = MiddleManagement::Pool.new("worker", queues: %w[mailers])
+    counts = sidekiq_backend.count(mailers)
+    expect(counts.runnable).to eq(MiddleManagement::Backends::Sidekiq::Counting::SCAN_LIMIT / 2)
+    expect(counts.capped).to be(true)
+    expect(middle_management_log).to include("pool worker takes some queues only: its count read the first 500 jobs")
+    everything = sidekiq_backend.count(MiddleManagement::Pool.new("worker"))
+    expect([everything.runnable, everything.capped]).to eq([600, false]) # ZCOUNT: exact at any size
+  end
+
   it "does not hire for a job pushed for later until it is nearly due" do
     boot
     MiddleManagementSpecJob.perform_in(300, 0)

@@ -37,8 +37,9 @@ module MiddleManagement
       @log.failure(what, error)
     end
 
-    # For the backends: a line worth the log.
+    # For the backends: a line worth the log (`note_once`: once per key).
     def note(message) = @log.info(message)
+    def note_once(key, message) = @log.once(key, message)
 
     def add_backend(backend)
       @mutex.synchronize { @backends << backend unless @backends.include?(backend) }

@@ -129,17 +129,19 @@ class RedisServer
   end
 end
 
-RSpec.shared_context "a redis server" do
-  before(:context) do
-    skip "redis-server is not installed (#{RedisServer::BINARY})" unless RedisServer.available?
-    @redis_server = RedisServer.start
-  end
+if defined?(RSpec) # benchmarks start servers too
+  RSpec.shared_context "a redis server" do
+    before(:context) do
+      skip "redis-server is not installed (#{RedisServer::BINARY})" unless RedisServer.available?
+      @redis_server = RedisServer.start
+    end
 
-  after(:context) { @redis_server&.stop }
+    after(:context) { @redis_server&.stop }
 
-  before { redis_server&.flush! }
+    before { redis_server&.flush! }
 
-  def redis_server
-    @redis_server
+    def redis_server
+      @redis_server
+    end
   end
 end

@@ -21,41 +21,52 @@ module MiddleManagement
           now = Time.now.to_f
           runnable = queue_lengths.sum { |queue, size| pool.covers?(queue) ? size : 0 }
           next_run_at = nil
+          truncated = false
           SORTED_SETS.each do |set|
-            due, upcoming = scan_sorted_set(set, pool, now)
+            due, upcoming, stopped = scan_sorted_set(set, pool, now)
             runnable += due
             next_run_at = [next_run_at, upcoming].compact.min
+            truncated ||= stopped
           end
+          note_truncated(pool) if truncated
           here = Dyno.current&.name
           busy = busy_elsewhere(pool) + running_here.select { |queue| pool.covers?(queue) }.map { here }
           Counts.new(runnable: runnable, running: busy.size, next_run_in: next_run_at && [next_run_at - now, 0.0].max,
-                     busy_dynos: busy)
+                     busy_dynos: busy, capped: truncated)
         end
 
         def queue_lengths
           defined?(::Sidekiq::Stats::Queues) ? ::Sidekiq::Stats::Queues.new.lengths : ::Sidekiq::Stats.new.queues
         end
 
-        # [jobs due now in the pool's queues, time the earliest later one is due]
+        # [jobs due now in the pool's queues, time the earliest later one is
+        # due, whether the walk stopped at SCAN_LIMIT with more to see]. Every
+        # queue: ZCOUNT, O(log n); some queues only: a bounded walk.
         def scan_sorted_set(set, pool, now)
           every_queue = pool.queues.nil? && pool.excluded_queues.empty?
           ::Sidekiq.redis do |conn|
             if every_queue
-              due = conn.zcount(set, "-inf", now.to_s).to_i
               upcoming = by_score(conn, set, "(#{now}", "+inf", 1).first
-              [due, upcoming&.last]
+              [conn.zcount(set, "-inf", now.to_s).to_i, upcoming&.last, false]
             else
-              due = by_score(conn, set, "-inf", now.to_s, SCAN_LIMIT).count { |json, _at| covered?(pool, json) }
-              upcoming = by_score(conn, set, "(#{now}", "+inf", SCAN_LIMIT).find { |json, _at| covered?(pool, json) }
-              [due, upcoming&.last]
+              due = by_score(conn, set, "-inf", now.to_s, SCAN_LIMIT)
+              later = by_score(conn, set, "(#{now}", "+inf", SCAN_LIMIT)
+              upcoming = later.find { |json, _at| covered?(pool, json) }
+              stopped = due.size == SCAN_LIMIT || (upcoming.nil? && later.size == SCAN_LIMIT)
+              [due.count { |json, _at| covered?(pool, json) }, upcoming&.last, stopped]
             end
           end
         end
 
-        # ZRANGEBYSCORE … WITHSCORES LIMIT 0 n as [[member, score]]: through
-        # redis-rb's API in Sidekiq 6 (which a redis-namespace wrapper
-        # namespaces), as a plain command on Sidekiq 7's redis-client, whose
-        # replies come flat or paired.
+        # The count says "at least" (capped) and the log says why, once.
+        def note_truncated(pool)
+          MiddleManagement.agent&.note_once(:"sidekiq_scan_#{pool.name}",
+                                            "pool #{pool.name} takes some queues only: its count read the first " \
+                                            "#{SCAN_LIMIT} jobs of Sidekiq's schedule and retry sets, so it is a lower bound")
+        end
+
+        # ZRANGEBYSCORE … WITHSCORES LIMIT 0 n as [[member, score]]: redis-rb's
+        # API in Sidekiq 6 (namespaced by redis-namespace), a plain command on 7.
         def by_score(conn, set, min, max, limit)
           pairs =
             if defined?(::Redis) && (conn.is_a?(::Redis) || (defined?(::Redis::Namespace) && conn.is_a?(::Redis::Namespace)))
@@ -74,9 +85,7 @@ module MiddleManagement
         end
 
         # The dyno of each busy job in the pool's queues in other Sidekiq
-        # processes, as their heartbeats published them (up to 5 s old). A
-        # process's identity starts with its host name, which Sidekiq takes
-        # from DYNO on Heroku (nil where it is no dyno name).
+        # processes, from their heartbeats; an identity starts with DYNO.
         def busy_elsewhere(pool)
           this_process = "#{ENV["DYNO"] || Socket.gethostname}:#{Process.pid}:" # as Sidekiq names this process
           work_set = defined?(::Sidekiq::WorkSet) ? ::Sidekiq::WorkSet : ::Sidekiq::Workers
