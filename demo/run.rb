@@ -100,7 +100,13 @@ begin
 
   chart.app("Rotate 3 images")
   IMAGE_SECONDS.each_with_index { |s, i| enqueue.call("images", DemoJobs::RotateImage.new(i + 1, s)) }
-  follow.call(60) { remaining.call("images") <= 1 && heroku.quantity("worker") == 1 }
+  # Until the last image is left and the formation has shrunk for the others
+  # (to 1, or to the number of the dyno that still works it: Heroku stops the
+  # highest-numbered dynos first), or every image is done.
+  follow.call(60) do
+    left = remaining.call("images")
+    left.zero? || (left == 1 && heroku.quantity("worker") < IMAGE_SECONDS.size)
+  end
 
   chart.app("Send #{EMAILS} emails")
   EMAILS.times { |i| enqueue.call("emails", DemoJobs::SendEmail.new(i + 1, EMAIL_SECONDS)) }
