@@ -112,30 +112,9 @@ module MiddleManagement
       base.merge(status, store: @store && @store.class.name.split("::").last)
     end
 
-    def recount(status)
-      counts = count(pools.find { |pool| pool.name == status[:name] }) or return
-      status.delete(:capped)
-      status.merge!(runnable: counts.runnable, running: counts.running)
-    end
-
-    # The counts of every library for `pool`, on the coordinator thread. A
-    # library that cannot count (its Redis is down) is left out and logged;
-    # nil when none could. `cap`: runnable jobs need be counted only this
-    # far (nil: exactly); each library's count stops there, and so the sum
-    # reaches the cap whenever one of them does.
-    def count(pool, cap: nil)
-      counts = @backends.filter_map do |backend|
-        backend.count(pool, cap: cap)
-      rescue StandardError => e
-        @log.failure("could not count #{backend.name.split("::").last} jobs for #{pool.name}", e)
-        nil
-      end
-      return nil if counts.empty? && @backends.any?
-
-      Backends::Counts.new(runnable: counts.sum(&:runnable), running: counts.sum(&:running),
-                           next_run_in: counts.filter_map(&:next_run_in).min,
-                           busy_dynos: counts.flat_map { |c| c.busy_dynos || [] }, capped: counts.any?(&:capped))
-    end
+    # The counts of every library for `pool` (Backends.count), on the
+    # coordinator thread; nil when none could count.
+    def count(pool, cap: nil) = Backends.count(@backends, pool, cap: cap, log: @log)
 
     # The app's coordination store, chosen on first use (on the coordinator
     # thread: it may query the database).
@@ -179,6 +158,12 @@ module MiddleManagement
 
     def current_dispatcher
       @dispatcher if @pid == Process.pid
+    end
+
+    def recount(status)
+      counts = count(pools.find { |pool| pool.name == status[:name] }) or return
+      status.delete(:capped)
+      status.merge!(runnable: counts.runnable, running: counts.running)
     end
 
     def heartbeat

@@ -12,6 +12,24 @@ module MiddleManagement
     # are at least that many); `count(pool, cap:)` may count no further.
     Counts = Struct.new(:runnable, :running, :next_run_in, :busy_dynos, :capped, keyword_init: true)
 
+    # Every library's counts for `pool`, summed. A library that cannot count
+    # (its Redis is down) is left out and logged; nil when none could.
+    # `cap`: runnable jobs need be counted only this far (nil: exactly); each
+    # library's count stops there, so the sum reaches the cap when one does.
+    def self.count(backends, pool, cap:, log:)
+      counts = backends.filter_map do |backend|
+        backend.count(pool, cap: cap)
+      rescue StandardError => e
+        log.failure("could not count #{backend.name.split("::").last} jobs for #{pool.name}", e)
+        nil
+      end
+      return nil if counts.empty? && backends.any?
+
+      Counts.new(runnable: counts.sum(&:runnable), running: counts.sum(&:running),
+                 next_run_in: counts.filter_map(&:next_run_in).min,
+                 busy_dynos: counts.flat_map { |c| c.busy_dynos || [] }, capped: counts.any?(&:capped))
+    end
+
     # The backends whose library is loaded, in the order they are tried.
     def self.available
       [DelayedJob, Sidekiq, Resque].select(&:available?)
