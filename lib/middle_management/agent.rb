@@ -79,7 +79,9 @@ module MiddleManagement
 
     # A job worker of this process, by the name its locks carry (Delayed
     # Job's): its heartbeat lets the app take its jobs back if it dies.
-    def register_worker(name) = heartbeat.add(name)
+    def register_worker(name)
+      heartbeat.add(name) unless disabled_reason
+    end
 
     # On the coordinator thread, between messages.
     def beat_if_due = @heartbeat&.beat_if_due

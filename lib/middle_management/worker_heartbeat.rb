@@ -13,11 +13,12 @@ module MiddleManagement
       @beat_at = nil
     end
 
+    # Beats for the new worker at once, on its own thread, before it takes
+    # a job: a lock it takes is always one whose holder has beaten (a holder
+    # that never beat is never taken for dead).
     def add(name)
-      @lock.synchronize do
-        @names << name unless @names.include?(name)
-        @beat_at = nil # the first beat at once
-      end
+      @lock.synchronize { @names << name unless @names.include?(name) }
+      beat([name])
     end
 
     def beat_if_due
@@ -28,7 +29,13 @@ module MiddleManagement
         @beat_at = now
         @names.dup
       end
-      @backends.each { |backend| backend.beat(names) if backend.respond_to?(:beat) } if names.any?
+      beat(names) if names.any?
+    end
+
+    private
+
+    def beat(names)
+      @backends.each { |backend| backend.beat(names) if backend.respond_to?(:beat) }
     rescue StandardError => e
       @log.failure("could not record that this process's workers are alive", e)
     end
