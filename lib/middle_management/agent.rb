@@ -2,6 +2,7 @@ require "middle_management/busy_dynos"
 require "middle_management/coordinator"
 require "middle_management/decision"
 require "middle_management/drain"
+require "middle_management/status"
 require "middle_management/store"
 require "middle_management/worker_heartbeat"
 
@@ -99,19 +100,13 @@ module MiddleManagement
       dispatcher.flush(timeout.to_f)
     end
 
-    # `exact`: count every runnable job now, on the caller's thread (the
-    # last decision's count may have stopped at the cap): for a console or
-    # a dashboard, never for the decision path.
+    # What the process knows (see Status); `exact`: count every runnable
+    # job now, on the caller's thread, for a console or a dashboard.
     def status(exact: false)
       base = { enabled: disabled_reason.nil?, disabled_reason: disabled_reason }
       dispatcher = current_dispatcher or return base.merge(pools: [], calls: 0, errors: 0)
-      status = dispatcher.status
-      status[:pools].each do |pool|
-        pool[:last_call_at] &&= Time.at(pool[:last_call_at])
-        pool.merge!(@decision.busy_status(pool[:name]))
-        recount(pool) if exact
-      end
-      base.merge(status, store: @store && @store.class.name.split("::").last)
+      status = Status.new(dispatcher.status, @decision, pools: @pools, store: @store, recount: exact && method(:count))
+      base.merge(status.to_h)
     end
 
     # The counts of every library for `pool` (Backends.count), on the
@@ -160,12 +155,6 @@ module MiddleManagement
 
     def current_dispatcher
       @dispatcher if @pid == Process.pid
-    end
-
-    def recount(status)
-      counts = count(pools.find { |pool| pool.name == status[:name] }) or return
-      status.delete(:capped)
-      status.merge!(runnable: counts.runnable, running: counts.running)
     end
 
     def heartbeat

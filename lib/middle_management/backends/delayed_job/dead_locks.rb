@@ -28,11 +28,14 @@ module MiddleManagement
                      "(#{dead.join(", ")})")
         end
 
+        # Looked up once per database (a catalog query), not on every count.
         def heartbeats
-          return @heartbeats if @heartbeats
+          pool = ::Delayed::Backend::ActiveRecord::Job.connection_pool
+          return @heartbeats if @heartbeats_pool.equal?(pool)
 
           heartbeats = Store::Heartbeats.new(::Delayed::Backend::ActiveRecord::Job)
-          @heartbeats = heartbeats if heartbeats.installed?
+          @heartbeats_pool = pool
+          @heartbeats = heartbeats.installed? ? heartbeats : nil
         end
       end
     end
