@@ -239,4 +239,31 @@ RSpec.describe "busy dynos" do
 
     it_behaves_like "a formation that never stops a busy dyno"
   end
+
+  context "with GoodJob on PostgreSQL (#{GoodJobApp.library})" do
+    include_context "a postgres jobs database"
+
+    before(:context) { GoodJobSchema.define(@model) if @model }
+    before { %w[good_jobs good_job_processes middle_management_pools].each { |table| @model.connection.execute("DELETE FROM #{table}") } }
+
+    let(:jobs) { 8 }
+    # Nothing but the jobs' own events may move the formation here: no periodic look hides a missed wake.
+    let(:vars) { super().merge("COUNT_INTERVAL" => 60) }
+    let(:grace) { 5 } # an idle GoodJob takes a moment to stop its threads; still far below a long job
+    let(:setup) { GoodJobApp.boot }
+    let(:worker_command) { GoodJobApp.worker_command }
+    let(:job_classes) do
+      script("jobs.rb", "#{timed_run}\nclass TimedJob < ActiveJob::Base\n  def perform(id, long_on, log) = timed_run(id, long_on, log)\nend\n")
+    end
+
+    def app_env(heroku, vars) = super.merge(GoodJobApp.env(database_url: postgres_server.url, jobs: job_classes))
+
+    def enqueue_jobs(count, long_on)
+      "#{count}.times { |i| TimedJob.perform_later(i, #{long_on.inspect}, #{runs_log.inspect}) }"
+    end
+
+    def idle? = @model.connection.select_value("SELECT COUNT(*) FROM good_jobs WHERE finished_at IS NULL").to_i.zero?
+
+    it_behaves_like "a formation that never stops a busy dyno"
+  end
 end

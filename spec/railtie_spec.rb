@@ -55,4 +55,27 @@ RSpec.describe "under Rails" do
     expect(output).to include("MIDDLE_MANAGEMENT_MAX_WORKERS must be a whole number of 0 or more (got \"ten\")")
     expect(output).to include("MiddleManagement::ConfigurationError")
   end
+
+  it "writes the store's migration for the database named with --database (Rails 8's queue database)" do
+    script = <<~RUBY
+      $LOAD_PATH.unshift #{File.expand_path("../lib", __dir__).inspect}
+      require "tmpdir"
+      require "rails"
+      require "active_record/railtie"
+      require "rails/generators"
+      require "generators/middle_management/install_generator"
+      Dir.chdir(Dir.mktmpdir) do
+        Class.new(Rails::Application) { config.eager_load = false; config.root = Dir.pwd }
+        ActiveRecord::Base.configurations = { "development" => {
+          "primary" => { "adapter" => "sqlite3", "database" => "primary.sqlite3" },
+          "queue" => { "adapter" => "sqlite3", "database" => "queue.sqlite3", "migrations_paths" => "db/queue_migrate" }
+        } }
+        Rails::Generators.invoke("middle_management:install", ["--database", "queue"], destination_root: Dir.pwd)
+        puts "written: \#{Dir["db/**/*.rb"].map { |path| File.join(File.dirname(path), File.basename(path).split("_", 2).last) }}"
+      end
+    RUBY
+    output, status = capture_within({}, RbConfig.ruby, "-e", script, timeout: 30)
+    expect(status).to be_success, output
+    expect(output).to include('written: ["db/queue_migrate/create_middle_management_pools.rb"]')
+  end
 end

@@ -3,6 +3,7 @@ require "middle_management/coordinator"
 require "middle_management/decision"
 require "middle_management/drain"
 require "middle_management/status"
+require "middle_management/soon_wakes"
 require "middle_management/store"
 require "middle_management/worker_heartbeat"
 
@@ -55,6 +56,17 @@ module MiddleManagement
       @log.failure("could not wake the dispatcher", e)
       nil
     end
+
+    # A job on `queue` ended where the library records its end just after
+    # saying so (SoonWakes): wake a moment later, when a count sees it.
+    def wake_soon(queue) = soon_wakes.add(pool_index(queue))
+
+    # On the coordinator thread, between messages: the wakes now due.
+    def deliver_soon_wakes
+      (dispatcher = current_dispatcher) && soon_wakes.due.each { |index| dispatcher.wake(index, nil) }
+    end
+
+    def soon_wakes = @soon_wakes ||= SoonWakes.new
 
     # This process is long-running (a web server, a worker): it decides now
     # and looks at the queue every COUNT_INTERVAL, so that work scheduled by

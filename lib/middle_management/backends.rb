@@ -1,5 +1,6 @@
 module MiddleManagement
-  # One adapter per job library, each a small file with the same duties:
+  # One adapter per job library, each a small file with the same duties
+  # (GoodJob and Solid Queue are hooked through Active Job: ActiveJobEvents):
   # `install(agent)` hooks the library so that job changes wake the agent
   # (and its workers watch the queue), `count(pool)` answers a Counts for the
   # pool's queues, and `store(app)` offers the coordination store the
@@ -32,7 +33,7 @@ module MiddleManagement
 
     # The backends whose library is loaded, in the order they are tried.
     def self.available
-      [DelayedJob, Sidekiq, Resque].select(&:available?)
+      [DelayedJob, Sidekiq, Resque, GoodJob, SolidQueue].select(&:available?)
     end
   end
 end
@@ -40,3 +41,5 @@ end
 require "middle_management/backends/delayed_job"
 require "middle_management/backends/sidekiq"
 require "middle_management/backends/resque"
+require "middle_management/backends/good_job"
+require "middle_management/backends/solid_queue"

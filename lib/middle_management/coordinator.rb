@@ -32,10 +32,11 @@ module MiddleManagement
     def run
       while @running
         begin
-          case (message = @dispatcher.next_message(WAIT))
+          case (message = @dispatcher.next_message([WAIT, @agent.soon_wakes.next_in].compact.min))
           when Internal::Native::Request then @decision.run(message)
           when Internal::Native::Event then event(message)
           end
+          @agent.deliver_soon_wakes
           @agent.beat_if_due
         rescue StandardError => e
           @log.failure("the coordinator met an error", e)

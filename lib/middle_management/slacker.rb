@@ -1,4 +1,6 @@
 module MiddleManagement
+  autoload :SlackJob, "middle_management/slack_job" # through Active Job
+
   # Makes jobs that take a while, to watch the workforce follow the work:
   #   30.times { MiddleManagement::Slacker.delay.slack_for(10) }
   class Slacker

@@ -4,13 +4,18 @@ require "middle_management/store"
 
 module MiddleManagement
   module Generators
-    # `rails generate middle_management:install`: the migration that creates
-    # the coordination store's table (as delayed_job installs its own), so
-    # every process of the app decides with one voice.
+    # `rails generate middle_management:install [--database queue]`: the
+    # migration that creates the coordination store's table (as delayed_job
+    # installs its own) in the jobs' database, so every process of the app
+    # decides with one voice.
     class InstallGenerator < ::Rails::Generators::Base
       include ::ActiveRecord::Generators::Migration
 
       source_root File.expand_path("templates", __dir__)
+      # Rails 8 keeps Solid Queue's tables in a database of their own: the
+      # store belongs beside them (`--database queue`: db/queue_migrate).
+      class_option :database, type: :string, aliases: "--db",
+                              desc: "The database whose migrations get this one (default: the primary)"
       desc "Creates the migration for Middle Management's coordination table (#{Store::SQL::TABLE})."
 
       def create_migration_file

@@ -1,3 +1,5 @@
+require "socket"
+
 module MiddleManagement
   module Store
     # Which Delayed Job workers are alive, so that a job locked by one that
@@ -9,6 +11,11 @@ module MiddleManagement
     # `timeout` is dead. A lock holder that never beat (a worker without the
     # gem, or from before it) is never taken for dead.
     #
+    # GoodJob's and Solid Queue's workers beat here too, under a name of
+    # the same shape (Heartbeats.process_name): their own process rows carry
+    # the host name and pid, never the dyno, so this is where a count finds
+    # which dyno a busy job is on (#dynos).
+    #
     # The table middle_management_workers, in the jobs' database, beside the
     # store's own; times are the database's clock.
     class Heartbeats
@@ -16,6 +23,23 @@ module MiddleManagement
 
       TABLE = "middle_management_workers".freeze
       COLUMNS = [[:name, :string, { null: false }], [:beat_at, :bigint, { null: false }]].freeze
+      FORGOTTEN_AFTER = 86_400_000 # ms: a worker silent for a day is gone by any library's measure
+
+      # This process, as a worker beats: "worker.3 host:… pid:…" (Delayed
+      # Job's worker name, with its dyno first). Nil without a DYNO.
+      def self.process_name(dyno = ENV["DYNO"], host: Socket.gethostname, pid: Process.pid)
+        "#{dyno} host:#{host} pid:#{pid}" if dyno && !dyno.empty?
+      end
+
+      # The heartbeats of `model`'s database, or nil when their table is not
+      # installed there: looked up once per database (a catalog query), not
+      # at every count or beat.
+      def self.installed_for(model)
+        pool = model.connection_pool
+        @installed ||= {}.compare_by_identity
+        found = @installed.fetch(pool) { @installed[pool] = new(model).then { |h| h.installed? ? h : false } }
+        found || nil
+      end
 
       def initialize(model)
         @model = model
@@ -33,8 +57,11 @@ module MiddleManagement
         self
       end
 
-      # These workers are alive now.
+      # These workers are alive now. The first beat of a process also
+      # forgets the workers silent for a day.
       def beat(names)
+        forget_silent unless @forgot_silent
+        @forgot_silent = true
         with_connection do |conn|
           now = now_sql(conn)
           names.each do |name|
@@ -57,6 +84,27 @@ module MiddleManagement
         end
       end
 
+      # The dyno of each process in `processes` ([host, pid] pairs, as the
+      # libraries' process rows carry them) whose worker beat here: a Hash
+      # from pair to dyno name (`worker.3`); a process not found is left out.
+      def dynos(processes)
+        return {} if processes.empty?
+
+        with_connection do |conn|
+          likes = processes.map { |host, pid| "% host:#{escape_like(host)} pid:#{escape_like(pid)}" }
+          sql = bind(conn, "SELECT name FROM #{TABLE} WHERE #{(["name LIKE ? ESCAPE '!'"] * likes.size).join(" OR ")}",
+                     likes)
+          conn.select_values(sql, "MiddleManagement::Store").to_h do |name|
+            dyno, host, pid = name.match(/\A(\S+) host:(.*) pid:(\d+)\z/)&.captures
+            [[host, pid.to_i], dyno]
+          end.slice(*processes.map { |host, pid| [host, pid.to_i] })
+        end
+      end
+
+      def forget_silent
+        with_connection { |conn| update(conn, "DELETE FROM #{TABLE} WHERE beat_at < #{now_sql(conn)} - ?", FORGOTTEN_AFTER) }
+      end
+
       def forget(names)
         return if names.empty?
 
@@ -64,6 +112,10 @@ module MiddleManagement
           update(conn, "DELETE FROM #{TABLE} WHERE name IN (#{(["?"] * names.size).join(", ")})", *names)
         end
       end
+
+      private
+
+      def escape_like(value) = value.to_s.gsub(/[!%_]/) { |c| "!#{c}" }
     end
   end
 end

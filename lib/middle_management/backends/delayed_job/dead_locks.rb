@@ -28,15 +28,7 @@ module MiddleManagement
                      "(#{dead.join(", ")})")
         end
 
-        # Looked up once per database (a catalog query), not on every count.
-        def heartbeats
-          pool = ::Delayed::Backend::ActiveRecord::Job.connection_pool
-          return @heartbeats if @heartbeats_pool.equal?(pool)
-
-          heartbeats = Store::Heartbeats.new(::Delayed::Backend::ActiveRecord::Job)
-          @heartbeats_pool = pool
-          @heartbeats = heartbeats.installed? ? heartbeats : nil
-        end
+        def heartbeats = Store::Heartbeats.installed_for(::Delayed::Backend::ActiveRecord::Job)
       end
     end
   end

@@ -1,0 +1,79 @@
+require "middle_management/backends/active_job_events/after_commit"
+require "middle_management/store/heartbeats"
+
+module MiddleManagement
+  module Backends
+    # The hooks of the libraries that Rails apps reach only through Active
+    # Job (GoodJob, Solid Queue): Active Job's own instrumentation, never
+    # the libraries' internals. An enqueue wakes the pool of the job's queue
+    # once the transaction around it commits (AfterCommit: a count before
+    # then would not see the row, and a rolled-back job wakes no one); a job
+    # starting in a worker says "this process is a worker" (it watches, and
+    # beats under Heartbeats.process_name so that its busy jobs are known by
+    # dyno); a job ending wakes a moment later (Agent#wake_soon). Only jobs whose adapter a registered backend claims
+    # (`backend.adapter?`) are seen: Delayed Job's, Sidekiq's and Resque's
+    # have hooks of their own and are not woken twice.
+    #
+    # An enqueue gains no SQL, network or lock here: the subscriber reads
+    # the job and this thread's connection, if it has one, and wakes.
+    module ActiveJobEvents
+      ENQUEUES = %w[enqueue.active_job enqueue_at.active_job enqueue_all.active_job].freeze
+
+      module_function
+
+      # `backend`: responds to `adapter?(adapter)` and `model` (the
+      # ActiveRecord class whose connection writes its jobs).
+      def install(backend)
+        (@backends ||= []) << backend unless @backends&.include?(backend)
+        return if @subscribed
+
+        @subscribed = true
+        ENQUEUES.each { |event| ::ActiveSupport::Notifications.subscribe(event) { |*, payload| enqueued(payload) } }
+        ::ActiveSupport::Notifications.subscribe("perform_start.active_job") { |*, payload| performing(payload) }
+        ::ActiveSupport::Notifications.subscribe("perform.active_job") { |*, payload| performed(payload) }
+      end
+
+      def enqueued(payload)
+        agent = MiddleManagement.agent or return
+        backend = claimant(payload[:adapter]) or return
+        jobs = payload[:jobs] || [payload[:job]] # enqueue_all (Rails 7.1+) carries many
+        AfterCommit.run(backend.model) { jobs.each { |job| agent.wake(job.queue_name, due_in: due_in(job)) } }
+      rescue StandardError => e
+        agent&.log_failure("could not wake for an Active Job enqueue", e)
+      end
+
+      def performing(payload)
+        agent = MiddleManagement.agent or return
+        claimant(payload[:adapter]) or return
+        agent.watch
+        name = Store::Heartbeats.process_name
+        agent.register_worker(name) if name
+        agent.wake(payload[:job].queue_name)
+      rescue StandardError => e
+        agent&.log_failure("could not note an Active Job job starting", e)
+      end
+
+      # The library records the job's end after this event: a count now
+      # would still see it running (Agent#wake_soon).
+      def performed(payload)
+        agent = MiddleManagement.agent or return
+        claimant(payload[:adapter]) or return
+        agent.wake_soon(payload[:job].queue_name)
+      rescue StandardError => e
+        agent&.log_failure("could not note an Active Job job ending", e)
+      end
+
+      def claimant(adapter)
+        adapter && @backends.find { |backend| backend.adapter?(adapter) }
+      end
+
+      # Seconds until a job enqueued for later is due (Rails 6.1 gives a
+      # Float of epoch seconds, 7.1+ a Time); nil when it is due now.
+      def due_in(job)
+        at = job.scheduled_at or return nil
+        seconds = at.to_f - Time.now.to_f
+        seconds.positive? ? seconds : nil
+      end
+    end
+  end
+end

@@ -1,0 +1,88 @@
+module MiddleManagement
+  module Backends
+    module GoodJob
+      # One pool's counts from GoodJob's tables (PostgreSQL only, as GoodJob
+      # is), by GoodJob's own rules as of 3.99 and 4.x:
+      # - held: an unfinished job whose advisory lock (on "good_jobs-" and its
+      #   active_job_id) a session holds, or whose `locked_by_id` names a live
+      #   process (GoodJob 4's skip-locked claims). A process is live by
+      #   GoodJob's measure: its own advisory lock held, or, registered
+      #   without one, updated within 5 minutes. Held jobs are running.
+      # - runnable: what GoodJob would dequeue (unfinished, `scheduled_at`
+      #   NULL or due) less the held. A job a killed worker left performed
+      #   but unfinished is runnable, as GoodJob runs it again; never busy.
+      # - next run: the earliest future `scheduled_at`; finished and
+      #   discarded jobs (finished_at set) never count.
+      # Runnable jobs are counted up to the cap over GoodJob's own partial
+      # index on scheduled_at; held jobs are read through its locked_by_id
+      # index, so the cost does not grow with the queue.
+      module Counting
+        PROCESS_EXPIRY = 300 # s: GoodJob::Process::EXPIRED_INTERVAL
+
+        module_function
+
+        # `conn`: a connection to GoodJob's database; `queues`: the pool's
+        # condition on a queue_name column (a callable taking the column);
+        # `heartbeats`: Store::Heartbeats, nil when not installed; `now`: a Time.
+        def count(conn, queues, cap, heartbeats:, now: Time.now)
+          held = held(conn, queues, now)
+          due_held = held.count { |row| row["due"].to_i == 1 }
+          due = up_to(conn, ["scheduled_at IS NULL", "scheduled_at <= #{conn.quote(now)}"], queues, cap && cap + due_held)
+          runnable = [due - due_held, 0].max
+          Counts.new(runnable: runnable, running: held.size, capped: !cap.nil? && runnable >= cap,
+                     next_run_in: next_run_in(conn, queues, now), busy_dynos: dynos(held, heartbeats))
+        end
+
+        # Unfinished jobs meeting each of `conditions` in turn, up to `limit`
+        # in all (nil: every one). Apart, each reads GoodJob's scheduled_at
+        # index; an OR of the two would read both in full before the LIMIT.
+        def up_to(conn, conditions, queues, limit)
+          conditions.reduce(0) do |counted, condition|
+            left = limit && limit - counted
+            break counted if left && left <= 0
+
+            inner = "SELECT 1 FROM good_jobs WHERE finished_at IS NULL AND #{condition} AND #{queues.call("queue_name")}"
+            inner += " ORDER BY scheduled_at LIMIT #{Integer(left)}" if left
+            counted + conn.select_value("SELECT COUNT(*) FROM (#{inner}) AS due", "MiddleManagement::GoodJob").to_i
+          end
+        end
+
+        # Rows with their process's host and pid (for the busy dynos).
+        def held(conn, queues, now)
+          conn.select_all(<<~SQL, "MiddleManagement::GoodJob").to_a
+            SELECT CASE WHEN j.scheduled_at IS NULL OR j.scheduled_at <= #{conn.quote(now)} THEN 1 ELSE 0 END AS due,
+                   p.state ->> 'hostname' AS host, p.state ->> 'pid' AS pid
+            FROM good_jobs j LEFT JOIN good_job_processes p ON p.id = j.locked_by_id
+            WHERE j.finished_at IS NULL AND j.locked_by_id IS NOT NULL AND #{queues.call("j.queue_name")}
+              AND (#{advisory_locked("good_jobs", "j.active_job_id")}
+                   OR (p.lock_type = 1 AND #{advisory_locked("good_job_processes", "p.id")})
+                   OR (p.lock_type IS NULL AND p.updated_at > #{conn.quote(now - PROCESS_EXPIRY)}))
+          SQL
+        end
+
+        # GoodJob's key: the first 64 bits of md5("<table>-<value>"), as the
+        # classid and objid halves PostgreSQL shows an advisory lock by.
+        def advisory_locked(table, column)
+          key = "('x' || substr(md5('#{table}-' || #{column}::text), 1, 16))"
+          "EXISTS (SELECT 1 FROM pg_locks l WHERE l.locktype = 'advisory' AND l.objsubid = 1 AND l.granted " \
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) " \
+            "AND l.classid = #{key}::bit(32)::int AND l.objid = (#{key}::bit(64) << 32)::bit(32)::int)"
+        end
+
+        def next_run_in(conn, queues, now)
+          now = conn.quote(now)
+          seconds = conn.select_value("SELECT EXTRACT(EPOCH FROM MIN(scheduled_at) - #{now}) FROM good_jobs " \
+                                      "WHERE finished_at IS NULL AND scheduled_at > #{now} AND #{queues.call("queue_name")}",
+                                      "MiddleManagement::GoodJob")
+          seconds&.to_f
+        end
+
+        def dynos(held, heartbeats)
+          processes = held.filter_map { |row| [row["host"], row["pid"].to_i] if row["host"] }.uniq
+          found = heartbeats && processes.any? ? heartbeats.dynos(processes) : {}
+          held.map { |row| found[[row["host"], row["pid"].to_i]] }
+        end
+      end
+    end
+  end
+end
