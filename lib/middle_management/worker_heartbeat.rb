@@ -13,12 +13,13 @@ module MiddleManagement
       @beat_at = nil
     end
 
-    # Beats for the new worker at once, on its own thread, before it takes
+    # Beats for a new worker at once, on its own thread, before it takes
     # a job: a lock it takes is always one whose holder has beaten (a holder
-    # that never beat is never taken for dead).
+    # that never beat is never taken for dead). A worker known already
+    # (GoodJob's and Solid Queue's say so at every job) costs nothing.
     def add(name)
-      @lock.synchronize { @names << name unless @names.include?(name) }
-      beat([name])
+      added = @lock.synchronize { @names.include?(name) ? false : @names << name }
+      beat([name]) if added
     end
 
     def beat_if_due
