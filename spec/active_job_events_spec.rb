@@ -22,10 +22,17 @@ RSpec.describe "Active Job events" do
     def perform(settle = false) = settle && MiddleManagement.flush(5)
   end
 
+  # A library of its own whose backend cannot reach its database.
+  class EventsSpecBrokenAdapter < EventsSpecAdapter; end
+
+  class EventsSpecBrokenJob < EventsSpecJob
+    self.queue_adapter = EventsSpecBrokenAdapter.new
+  end
+
   module EventsSpecBackend
     module_function
 
-    def adapter?(adapter) = adapter.is_a?(EventsSpecAdapter)
+    def adapter?(adapter) = adapter.instance_of?(EventsSpecAdapter)
     def model = EventsSpecRow
     def store(_app) = nil
 
@@ -103,6 +110,17 @@ RSpec.describe "Active Job events" do
     await("the formation to follow the jobs' end", timeout: 10, saw: -> { heroku.patches.map(&:body) }) do
       heroku.quantity("worker").zero?
     end
+  end
+
+  it "never raises into Active Job: an enqueue whose wake fails is enqueued all the same, and logged" do
+    broken = Module.new do
+      def self.adapter?(adapter) = adapter.instance_of?(EventsSpecBrokenAdapter)
+      def self.model = raise(ActiveRecord::ConnectionNotEstablished, "the jobs' database is gone")
+    end
+    MiddleManagement::Backends::ActiveJobEvents.install(broken)
+    expect(EventsSpecBrokenJob.perform_later).to be_a(EventsSpecBrokenJob)
+    expect(EventsSpecRow.count).to eq(1)
+    expect(middle_management_log).to include("could not wake for an Active Job enqueue", "the jobs' database is gone")
   end
 
   it "leaves jobs of adapters it does not claim to their own hooks (Delayed Job's is not woken twice)" do

@@ -98,6 +98,19 @@ RSpec.describe "GoodJob" do
       expect([counts.runnable, counts.running, counts.busy_dynos]).to eq([1, 0, []])
     end
 
+    it "counts GoodJob 4's skip-locked claims as running while their process holds its advisory lock" do
+      worker = session
+      # GoodJob 3.99 to 4.4 write the advisory lock type as 1, 4.5 and later as 0.
+      [1, 0].each do |lock_type|
+        process_id = process(lock_type: lock_type, session: worker, host: "h#{lock_type}", pid: lock_type)
+        id = enqueue
+        @model.connection.execute("UPDATE good_jobs SET performed_at = '#{now}', locked_by_id = '#{process_id}' WHERE id = '#{id}'")
+      end
+      expect(count.to_h.values_at(:runnable, :running)).to eq([0, 2])
+      worker.close # the processes die: their claims are GoodJob's to clean up, and work to do again
+      expect(count.to_h.values_at(:runnable, :running)).to eq([2, 0])
+    end
+
     it "counts GoodJob 4's skip-locked claims by their process's liveness (updated within 5 minutes)" do
       live = process(lock_type: nil, updated_at: now - 30)
       expired = process(lock_type: nil, updated_at: now - 360, host: "e0a9", pid: 7)

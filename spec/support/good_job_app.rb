@@ -3,12 +3,16 @@ require "rbconfig"
 # The Rails app on GoodJob that spec/good_job_spec.rb and the busy-dyno spec
 # run in real processes (spec/apps/good_job/). The real GoodJob and its
 # `good_job start` run where GoodJob can be had: GOOD_JOB_LIB names its lib
-# directory (its sources, e.g. v3.99.1: Debian does not package it), or its
+# directory (its sources, e.g. v3.99.1: Debian does not package it; after
+# it, colon-separated, those of gems it needs newer than Debian's), or its
 # gem is installed (GitHub Actions, through the Gemfile). Elsewhere, as in
 # .ci/run, a stand-in that writes and takes GoodJob's rows as GoodJob does.
 module GoodJobApp
   DIR = File.expand_path("../apps/good_job", __dir__)
-  LIB = ENV["GOOD_JOB_LIB"]&.then { |dir| File.expand_path(dir) }
+  # GoodJob's lib directory, then those of any gems it needs newer than the
+  # machine's (GoodJob 4: concurrent-ruby 1.3, fugit 1.11, et-orbi 1.4).
+  LIBS = ENV.fetch("GOOD_JOB_LIB", "").split(":").map { |dir| File.expand_path(dir) }
+  LIB = LIBS.first
   GEM = LIB.nil? && !Gem::Specification.find_all_by_name("good_job").empty?
 
   module_function
@@ -26,7 +30,7 @@ module GoodJobApp
   # defines its job classes.
   def env(database_url:, jobs:)
     lib = File.expand_path("../../lib", __dir__)
-    { "DATABASE_URL" => database_url, "GOOD_JOB_APP_JOBS" => jobs, "RUBYLIB" => [lib, LIB].compact.join(":"),
+    { "DATABASE_URL" => database_url, "GOOD_JOB_APP_JOBS" => jobs, "RUBYLIB" => [lib, *LIBS].join(":"),
       "GOOD_JOB_APP_LIBRARY" => real? ? "good_job" : "stand-in", "GOOD_JOB_MAX_THREADS" => "1" }
   end
 

@@ -2,8 +2,9 @@
 # fetched code, and Debian does not package it): written here from the facts
 # of GoodJob 3.99's published install migration
 # (lib/generators/good_job/templates/install/migrations/create_good_jobs.rb.erb),
-# the schema GoodJob 4 starts from. Real GoodJob 3.99 runs against these
-# tables too (spec/good_job_spec.rb with GOOD_JOB_LIB), which checks them.
+# the schema GoodJob 4 starts from, with the two columns GoodJob 4.19's
+# update migrations add. Real GoodJob 3.99 and 4.19 run against these tables
+# too (spec/good_job_spec.rb with GOOD_JOB_LIB), which checks them.
 module GoodJobSchema
   module_function
 
@@ -32,6 +33,7 @@ module GoodJobSchema
       t.text :labels, array: true
       t.uuid :locked_by_id
       t.datetime :locked_at
+      t.integer :lock_type, limit: 2 # GoodJob 4's update migrations (07_add_lock_type_to_good_jobs) add it
     end
     conn.create_table(:good_job_batches, id: :uuid, force: true) do |t|
       t.timestamps
@@ -40,6 +42,7 @@ module GoodJobSchema
       t.text :on_finish, :on_success, :on_discard, :callback_queue_name
       t.integer :callback_priority
       t.datetime :enqueued_at, :discarded_at, :finished_at
+      t.datetime :jobs_finished_at # GoodJob 4's (02_add_jobs_finished_at_to_good_job_batches)
     end
     conn.create_table(:good_job_executions, id: :uuid, force: true) do |t|
       t.timestamps

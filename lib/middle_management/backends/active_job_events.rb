@@ -34,33 +34,35 @@ module MiddleManagement
       end
 
       def enqueued(payload)
-        agent = MiddleManagement.agent or return
-        backend = claimant(payload[:adapter]) or return
-        jobs = payload[:jobs] || [payload[:job]] # enqueue_all (Rails 7.1+) carries many
-        AfterCommit.run(backend.model) { jobs.each { |job| agent.wake(job.queue_name, due_in: due_in(job)) } }
-      rescue StandardError => e
-        agent&.log_failure("could not wake for an Active Job enqueue", e)
+        on_claimed(payload, "wake for an Active Job enqueue") do |agent, backend|
+          jobs = payload[:jobs] || [payload[:job]] # enqueue_all (Rails 7.1+) carries many
+          AfterCommit.run(backend.model) { jobs.each { |job| agent.wake(job.queue_name, due_in: due_in(job)) } }
+        end
       end
 
       def performing(payload)
-        agent = MiddleManagement.agent or return
-        claimant(payload[:adapter]) or return
-        agent.watch
-        name = Store::Heartbeats.process_name
-        agent.register_worker(name) if name
-        agent.wake(payload[:job].queue_name)
-      rescue StandardError => e
-        agent&.log_failure("could not note an Active Job job starting", e)
+        on_claimed(payload, "note an Active Job job starting") do |agent|
+          agent.watch
+          name = Store::Heartbeats.process_name
+          agent.register_worker(name) if name
+          agent.wake(payload[:job].queue_name)
+        end
       end
 
       # The library records the job's end after this event: a count now
       # would still see it running (Agent#wake_soon).
       def performed(payload)
+        on_claimed(payload, "note an Active Job job ending") { |agent| agent.wake_soon(payload[:job].queue_name) }
+      end
+
+      # Yields the agent and the backend that claims the event's adapter, if
+      # both are there; nothing raises into Active Job.
+      def on_claimed(payload, what)
         agent = MiddleManagement.agent or return
-        claimant(payload[:adapter]) or return
-        agent.wake_soon(payload[:job].queue_name)
+        backend = claimant(payload[:adapter]) or return
+        yield agent, backend
       rescue StandardError => e
-        agent&.log_failure("could not note an Active Job job ending", e)
+        agent&.log_failure("could not #{what}", e)
       end
 
       def claimant(adapter)

@@ -7,7 +7,9 @@ module MiddleManagement
       #   active_job_id) a session holds, or whose `locked_by_id` names a live
       #   process (GoodJob 4's skip-locked claims). A process is live by
       #   GoodJob's measure: its own advisory lock held, or, registered
-      #   without one, updated within 5 minutes. Held jobs are running.
+      #   without one (lock_type NULL), updated within 5 minutes. Held jobs
+      #   are running. (The one lock type, advisory, is 1 up to GoodJob 4.4
+      #   and 0 from 4.5: any lock type is taken as it.)
       # - runnable: what GoodJob would dequeue (unfinished, `scheduled_at`
       #   NULL or due) less the held. A job a killed worker left performed
       #   but unfinished is runnable, as GoodJob runs it again; never busy.
@@ -55,7 +57,7 @@ module MiddleManagement
             FROM good_jobs j LEFT JOIN good_job_processes p ON p.id = j.locked_by_id
             WHERE j.finished_at IS NULL AND j.locked_by_id IS NOT NULL AND #{queues.call("j.queue_name")}
               AND (#{advisory_locked("good_jobs", "j.active_job_id")}
-                   OR (p.lock_type = 1 AND #{advisory_locked("good_job_processes", "p.id")})
+                   OR (p.lock_type IS NOT NULL AND #{advisory_locked("good_job_processes", "p.id")})
                    OR (p.lock_type IS NULL AND p.updated_at > #{conn.quote(now - PROCESS_EXPIRY)}))
           SQL
         end
