@@ -31,9 +31,10 @@ RSpec.describe "GoodJob" do
       INSERT INTO good_jobs (id, active_job_id, queue_name, priority, serialized_params, scheduled_at, performed_at,
                              finished_at, error, locked_by_id, is_discrete, executions_count, job_class, created_at, updated_at)
       VALUES (#{[id, columns.fetch(:active_job_id, SecureRandom.uuid), queue, 0, "{}", scheduled_at, columns[:performed_at],
-                 columns[:finished_at], columns[:error], columns[:locked_by_id], true, 0, "TimedJob", now, now]
-                .map { |value| @model.connection.quote(value) }.join(", ")})
+                 columns[:finished_at], columns[:error], columns[:locked_by_id], true, 0, columns.fetch(:job_class, "TimedJob"),
+                 now, now].map { |value| @model.connection.quote(value) }.join(", ")})
     SQL
+    @model.connection.execute("UPDATE good_jobs SET labels = ARRAY[#{columns[:labels].map { |l| "'#{l}'" }.join(", ")}] WHERE id = '#{id}'") if columns[:labels]
     id
   end
 
@@ -59,10 +60,10 @@ RSpec.describe "GoodJob" do
                               "locked_at = '#{now}' WHERE id = '#{id}'")
   end
 
-  def count(pool = MiddleManagement::Pool.new("worker"), cap: nil)
+  def count(pool = MiddleManagement::Pool.new("worker"), cap: nil, paused: false)
     conn = @model.connection
     counting.count(conn, ->(column) { MiddleManagement::Backends::GoodJob.queue_condition(conn, pool, column) }, cap,
-                   heartbeats: heartbeats)
+                   heartbeats: heartbeats, paused: paused)
   end
 
   describe "counts" do
@@ -122,6 +123,23 @@ RSpec.describe "GoodJob" do
       expect([counts.runnable, counts.running, counts.busy_dynos]).to eq([1, 1, [nil]]) # no heartbeat: dyno unknown
     end
 
+    it "leaves out what GoodJob 4's pauses hold back, where they are on (a queue, a job class, a label)" do
+      @model.connection.execute("DELETE FROM good_job_settings")
+      @model.connection.execute(<<~SQL) # as GoodJob::Setting.pause writes it
+        INSERT INTO good_job_settings (id, key, value, created_at, updated_at) VALUES (gen_random_uuid(), 'pauses',
+          '{"queues": ["reports"], "job_classes": ["ExportJob"], "labels": ["hold"]}', now(), now())
+      SQL
+      enqueue
+      enqueue(queue: "reports")
+      enqueue(job_class: "ExportJob")
+      enqueue(labels: %w[hold urgent])
+      enqueue(queue: "reports", scheduled_at: now + 30)
+      worker = session
+      take(enqueue(queue: "reports"), session: worker, process_id: process(session: worker)) # running on: pauses stop takes only
+      expect(count(paused: true).to_h.values_at(:runnable, :running, :next_run_in)).to eq([1, 1, nil])
+      expect(count.to_h.values_at(:runnable, :running)).to eq([4, 1]) # pauses off (GoodJob 3.99, or enable_pauses false)
+    end
+
     it "counts a pool's queues only" do
       enqueue(queue: "mailers")
       2.times { enqueue(queue: "default") }
@@ -150,7 +168,7 @@ RSpec.describe "GoodJob" do
     let(:runs_log) { File.join(dir, "runs.log") }
     let(:jobs) do
       File.join(dir, "jobs.rb").tap { |path| File.write(path, <<~RUBY) }
-        # Each run logged with its dyno and pid; a KillableJob runs a minute the first time (to be killed), at once after.
+        # Each run logged with its dyno and pid; "killable" runs a minute the first time (to be killed), at once after.
         class TimedJob < ActiveJob::Base
           def perform(id, seconds)
             log("start", id)

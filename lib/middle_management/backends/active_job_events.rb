@@ -10,9 +10,10 @@ module MiddleManagement
     # then would not see the row, and a rolled-back job wakes no one); a job
     # starting in a worker says "this process is a worker" (it watches, and
     # beats under Heartbeats.process_name so that its busy jobs are known by
-    # dyno); a job ending wakes a moment later (Agent#wake_soon). Only jobs whose adapter a registered backend claims
-    # (`backend.adapter?`) are seen: Delayed Job's, Sidekiq's and Resque's
-    # have hooks of their own and are not woken twice.
+    # dyno); a job ending wakes a moment later (Agent#wake_soon). Only jobs
+    # whose adapter a registered backend claims (`backend.adapter?`) are
+    # seen: Delayed Job's, Sidekiq's and Resque's have hooks of their own
+    # and are not woken twice.
     #
     # An enqueue gains no SQL, network or lock here: the subscriber reads
     # the job and this thread's connection, if it has one, and wakes.

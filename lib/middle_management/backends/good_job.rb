@@ -42,7 +42,8 @@ module MiddleManagement
 
         counts = model.connection_pool.with_connection do |conn|
           SQLTimeLimit.within(conn) do
-            Counting.count(conn, ->(column) { queue_condition(conn, pool, column) }, cap, heartbeats: heartbeats)
+            Counting.count(conn, ->(column) { queue_condition(conn, pool, column) }, cap, heartbeats: heartbeats,
+                                                                                        paused: pauses?)
           end
         end
         recurring = Cron.next_in(pool)
@@ -59,6 +60,12 @@ module MiddleManagement
         else
           "TRUE"
         end
+      end
+
+      # GoodJob 4's pauses (queues, job classes, labels) are on.
+      def pauses?
+        config = ::GoodJob.configuration
+        config.respond_to?(:enable_pauses) && config.enable_pauses ? true : false
       end
 
       # From ActiveRecord's schema cache: asked once.

@@ -14,7 +14,8 @@ module MiddleManagement
       #   NULL or due) less the held. A job a killed worker left performed
       #   but unfinished is runnable, as GoodJob runs it again; never busy.
       # - next run: the earliest future `scheduled_at`; finished and
-      #   discarded jobs (finished_at set) never count.
+      #   discarded jobs (finished_at set) never count, nor, where GoodJob 4's
+      #   pauses are on, paused ones (as runnable or scheduled).
       # Runnable jobs are counted up to the cap over GoodJob's own partial
       # index on scheduled_at; held jobs are read through its locked_by_id
       # index, so the cost does not grow with the queue.
@@ -25,14 +26,25 @@ module MiddleManagement
 
         # `conn`: a connection to GoodJob's database; `queues`: the pool's
         # condition on a queue_name column (a callable taking the column);
-        # `heartbeats`: Store::Heartbeats, nil when not installed; `now`: a Time.
-        def count(conn, queues, cap, heartbeats:, now: Time.now)
-          held = held(conn, queues, now)
+        # `heartbeats`: Store::Heartbeats, nil when not installed; `paused`:
+        # GoodJob 4's pauses are on (enable_pauses); `now`: a Time.
+        def count(conn, queues, cap, heartbeats:, paused: false, now: Time.now)
+          takeable = paused ? method(:unpaused) : ->(_table) { "TRUE" }
+          held = held(conn, queues, takeable, now)
           due_held = held.count { |row| row["due"].to_i == 1 }
-          due = up_to(conn, ["scheduled_at IS NULL", "scheduled_at <= #{conn.quote(now)}"], queues, cap && cap + due_held)
+          due = up_to(conn, ["scheduled_at IS NULL", "scheduled_at <= #{conn.quote(now)}"].map { |c| "#{c} AND #{takeable.call("")}" },
+                      queues, cap && cap + due_held)
           runnable = [due - due_held, 0].max
           Counts.new(runnable: runnable, running: held.size, capped: !cap.nil? && runnable >= cap,
-                     next_run_in: next_run_in(conn, queues, now), busy_dynos: dynos(held, heartbeats))
+                     next_run_in: next_run_in(conn, queues, takeable, now), busy_dynos: dynos(held, heartbeats))
+        end
+
+        # Not paused, as GoodJob 4's exclude_paused has it (its "pauses"
+        # setting: queues, job classes, labels). `table`: "" or "j.".
+        def unpaused(table)
+          paused = ->(list) { "(SELECT jsonb_array_elements_text(value -> '#{list}') FROM good_job_settings WHERE key = 'pauses')" }
+          "#{table}queue_name NOT IN #{paused.call("queues")} AND #{table}job_class NOT IN #{paused.call("job_classes")} " \
+            "AND NOT COALESCE(#{table}labels && ARRAY#{paused.call("labels")}, false)"
         end
 
         # Unfinished jobs meeting each of `conditions` in turn, up to `limit`
@@ -49,10 +61,12 @@ module MiddleManagement
           end
         end
 
-        # Rows with their process's host and pid (for the busy dynos).
-        def held(conn, queues, now)
+        # Rows with their process's host and pid (for the busy dynos), and
+        # whether the runnable count meets them (`due`).
+        def held(conn, queues, takeable, now)
           conn.select_all(<<~SQL, "MiddleManagement::GoodJob").to_a
-            SELECT CASE WHEN j.scheduled_at IS NULL OR j.scheduled_at <= #{conn.quote(now)} THEN 1 ELSE 0 END AS due,
+            SELECT CASE WHEN (j.scheduled_at IS NULL OR j.scheduled_at <= #{conn.quote(now)}) AND #{takeable.call("j.")}
+                        THEN 1 ELSE 0 END AS due,
                    p.state ->> 'hostname' AS host, p.state ->> 'pid' AS pid
             FROM good_jobs j LEFT JOIN good_job_processes p ON p.id = j.locked_by_id
             WHERE j.finished_at IS NULL AND j.locked_by_id IS NOT NULL AND #{queues.call("j.queue_name")}
@@ -71,11 +85,11 @@ module MiddleManagement
             "AND l.classid = #{key}::bit(32)::int AND l.objid = (#{key}::bit(64) << 32)::bit(32)::int)"
         end
 
-        def next_run_in(conn, queues, now)
+        def next_run_in(conn, queues, takeable, now)
           now = conn.quote(now)
           seconds = conn.select_value("SELECT EXTRACT(EPOCH FROM MIN(scheduled_at) - #{now}) FROM good_jobs " \
-                                      "WHERE finished_at IS NULL AND scheduled_at > #{now} AND #{queues.call("queue_name")}",
-                                      "MiddleManagement::GoodJob")
+                                      "WHERE finished_at IS NULL AND scheduled_at > #{now} AND #{queues.call("queue_name")} " \
+                                      "AND #{takeable.call("")}", "MiddleManagement::GoodJob")
           seconds&.to_f
         end
 
