@@ -14,9 +14,11 @@ module MiddleManagement
         def next_in(pool, now: Time.now)
           schedules = entries.filter_map { |queue, schedule| schedule if pool.covers?(queue) }
           Recurring.next_in(schedules, now: now) do |schedule|
-            MiddleManagement.agent&.note_once([:good_job_cron, schedule.to_s],
-                            "GoodJob cron schedule #{schedule.inspect} cannot be read here: its jobs are " \
-                            "enqueued by a running worker, so set MIN_WORKERS to 1 or more")
+            MiddleManagement.agent&.note_once(
+              [:good_job_cron, schedule.to_s],
+              "GoodJob cron schedule #{schedule.inspect} cannot be read here: its jobs are enqueued by a running " \
+              "worker, so set MIN_WORKERS to 1 or more"
+            )
           end
         end
 
