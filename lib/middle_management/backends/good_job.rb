@@ -53,10 +53,11 @@ module MiddleManagement
 
       # The pool's condition on a queue_name column, as SQL.
       def queue_condition(conn, pool, column)
+        list = ->(queues) { queues.map { |queue| conn.quote(queue) }.join(", ") }
         if pool.queues
-          "#{column} IN (#{pool.queues.map { |queue| conn.quote(queue) }.join(", ")})"
+          "#{column} IN (#{list.call(pool.queues)})"
         elsif pool.excluded_queues.any?
-          "(#{column} IS NULL OR #{column} NOT IN (#{pool.excluded_queues.map { |queue| conn.quote(queue) }.join(", ")}))"
+          "(#{column} IS NULL OR #{column} NOT IN (#{list.call(pool.excluded_queues)}))"
         else
           "TRUE"
         end

@@ -32,8 +32,8 @@ module MiddleManagement
           takeable = paused ? method(:unpaused) : ->(_table) { "TRUE" }
           held = held(conn, queues, takeable, now)
           due_held = held.count { |row| row["due"].to_i == 1 }
-          due = up_to(conn, ["scheduled_at IS NULL", "scheduled_at <= #{conn.quote(now)}"].map { |c| "#{c} AND #{takeable.call("")}" },
-                      queues, cap && cap + due_held)
+          due_now = ["scheduled_at IS NULL", "scheduled_at <= #{conn.quote(now)}"]
+          due = up_to(conn, due_now.map { |due| "#{due} AND #{takeable.call("")}" }, queues, cap && cap + due_held)
           runnable = [due - due_held, 0].max
           Counts.new(runnable: runnable, running: held.size, capped: !cap.nil? && runnable >= cap,
                      next_run_in: next_run_in(conn, queues, takeable, now), busy_dynos: dynos(held, heartbeats))
@@ -42,8 +42,11 @@ module MiddleManagement
         # Not paused, as GoodJob 4's exclude_paused has it (its "pauses"
         # setting: queues, job classes, labels). `table`: "" or "j.".
         def unpaused(table)
-          paused = ->(list) { "(SELECT jsonb_array_elements_text(value -> '#{list}') FROM good_job_settings WHERE key = 'pauses')" }
-          "#{table}queue_name NOT IN #{paused.call("queues")} AND #{table}job_class NOT IN #{paused.call("job_classes")} " \
+          paused = lambda do |list|
+            "(SELECT jsonb_array_elements_text(value -> '#{list}') FROM good_job_settings WHERE key = 'pauses')"
+          end
+          "#{table}queue_name NOT IN #{paused.call("queues")} " \
+            "AND #{table}job_class NOT IN #{paused.call("job_classes")} " \
             "AND NOT COALESCE(#{table}labels && ARRAY#{paused.call("labels")}, false)"
         end
 
