@@ -58,13 +58,9 @@ module MiddleManagement
     end
 
     # A job on `queue` ended where the library records its end just after
-    # saying so (SoonWakes): wake a moment later, when a count sees it.
+    # saying so: wake a moment later, when a count sees it (SoonWakes, which
+    # the coordinator thread delivers).
     def wake_soon(queue) = soon_wakes.add(pool_index(queue))
-
-    # On the coordinator thread, between messages: the wakes now due.
-    def deliver_soon_wakes
-      (dispatcher = current_dispatcher) && soon_wakes.due.each { |index| dispatcher.wake(index, nil) }
-    end
 
     def soon_wakes = @soon_wakes ||= SoonWakes.new
 
@@ -176,23 +172,12 @@ module MiddleManagement
     def start
       # A forked child: the parent's in-process store (and its locks) and its workers are not ours.
       @store = @heartbeat = nil if @pid
+      busy_lag = Backends.busy_lag(@backends, scale_down_delay: configuration.scale_down_delay, log: @log)
       @dispatcher = Internal::Native::Dispatcher.new(configuration.native_settings(scale_down_at_least: busy_lag))
       @decision = Decision.new(self, @dispatcher, configuration, @log)
       @coordinator = Coordinator.new(self, @dispatcher, @decision, @log)
       @pid = Process.pid
       @pools.each { |pool| @log.info(pool.capped_note) if pool.capped_note }
-    end
-
-    # How long a job may run before a count sees it busy (Sidekiq publishes
-    # them with its heartbeat): a scale-down waits that long, so that a job a
-    # dyno fetched just before the app decided it drains is seen.
-    def busy_lag
-      lag, backend = @backends.filter_map { |b| [b.busy_lag, b] if b.respond_to?(:busy_lag) }.max_by(&:first)
-      if lag && lag > configuration.scale_down_delay
-        @log.once(:busy_lag, "#{backend.name.split("::").last} shows busy jobs up to #{lag.round} s late: " \
-                             "scale-downs wait #{lag.round} s (SCALE_DOWN_DELAY is #{configuration.scale_down_delay.round})")
-      end
-      lag || 0
     end
 
     def pool_index(queue)

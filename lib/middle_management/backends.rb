@@ -31,6 +31,19 @@ module MiddleManagement
                  busy_dynos: counts.flat_map { |c| c.busy_dynos || [] }, capped: counts.any?(&:capped))
     end
 
+    # How long a job may run before a count sees it busy (Sidekiq publishes
+    # them with its heartbeat): a scale-down waits that long, so that a job a
+    # dyno fetched just before the app decided it drains is seen. Said once
+    # where it outlasts SCALE_DOWN_DELAY.
+    def self.busy_lag(backends, scale_down_delay:, log:)
+      lag, backend = backends.filter_map { |b| [b.busy_lag, b] if b.respond_to?(:busy_lag) }.max_by(&:first)
+      if lag && lag > scale_down_delay
+        log.once(:busy_lag, "#{backend.name.split("::").last} shows busy jobs up to #{lag.round} s late: " \
+                            "scale-downs wait #{lag.round} s (SCALE_DOWN_DELAY is #{scale_down_delay.round})")
+      end
+      lag || 0
+    end
+
     # The backends whose library is loaded, in the order they are tried.
     def self.available
       [DelayedJob, Sidekiq, Resque, GoodJob, SolidQueue].select(&:available?)

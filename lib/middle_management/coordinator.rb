@@ -36,7 +36,7 @@ module MiddleManagement
           when Internal::Native::Request then @decision.run(message)
           when Internal::Native::Event then event(message)
           end
-          @agent.deliver_soon_wakes
+          @agent.soon_wakes.due.each { |pool| @dispatcher.wake(pool, nil) }
           @agent.beat_if_due
         rescue StandardError => e
           @log.failure("the coordinator met an error", e)
