@@ -292,9 +292,10 @@ RSpec.describe MiddleManagement::LocalFormation do
   def write_dynos(dir)
     File.write(File.join(dir, "dyno.rb"), <<~RUBY)
       evidence = File.join(ENV.fetch("EVIDENCE"), ENV.fetch("DYNO"))
-      File.write(evidence + ".pid", Process.pid.to_s)
       File.write(evidence + ".port", ENV.fetch("PORT", "none"))
       File.write(evidence + ".api", ENV.fetch("MIDDLE_MANAGEMENT_HEROKU_API_URL", "none"))
+      # Last: a spec that has waited for the pid (pid_of) may read the rest at once.
+      File.write(evidence + ".pid", Process.pid.to_s)
       trap("TERM") do
         File.write(evidence + ".term", "TERM")
         exit unless ARGV.include?("--ignore-term")
