@@ -54,6 +54,16 @@ RSpec.describe "GoodJob" do
   # Another session (a worker's), taking a job's advisory lock as GoodJob does.
   def session = PG.connect(postgres_server.url).tap { |conn| on_release { conn.close unless conn.finished? } }
 
+  # The session ends as a killed worker's does; the server lets its locks go
+  # a moment after the client has closed it.
+  def end_session(session)
+    pid = session.backend_pid
+    session.close
+    await("the server to end session #{pid}") do
+      @model.connection.select_value("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = #{pid}").to_i.zero?
+    end
+  end
+
   def take(id, session:, process_id:)
     session.exec("SELECT pg_advisory_lock(#{GoodJobSchema.lock_key_sql("good_jobs", active_job_id(id))})")
     @model.connection.execute("UPDATE good_jobs SET performed_at = '#{now}', locked_by_id = '#{process_id}', " \
@@ -94,7 +104,7 @@ RSpec.describe "GoodJob" do
       worker = session
       process_id = process(session: worker)
       take(enqueue, session: worker, process_id: process_id)
-      worker.close # the worker's session dies with it: its locks go
+      end_session(worker) # the worker's session dies with it: its locks go
       counts = count
       expect([counts.runnable, counts.running, counts.busy_dynos]).to eq([1, 0, []])
     end
@@ -108,7 +118,7 @@ RSpec.describe "GoodJob" do
         @model.connection.execute("UPDATE good_jobs SET performed_at = '#{now}', locked_by_id = '#{process_id}' WHERE id = '#{id}'")
       end
       expect(count.to_h.values_at(:runnable, :running)).to eq([0, 2])
-      worker.close # the processes die: their claims are GoodJob's to clean up, and work to do again
+      end_session(worker) # the processes die: their claims are GoodJob's to clean up, and work to do again
       expect(count.to_h.values_at(:runnable, :running)).to eq([2, 0])
     end
 
