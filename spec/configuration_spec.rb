@@ -48,9 +48,12 @@ RSpec.describe MiddleManagement::Configuration do
     end
   end
 
-  it "refuses a rules table that is not in order, in the native policy" do
-    config = from_env("RULES" => "0:1,50:3,50:4", "MAX_WORKERS" => "5")
-    expect { MiddleManagement::Internal::Native::Dispatcher.new(config.native_settings) }
+  it "refuses a rules table that is not in order at boot; the native policy, the last line, does too" do
+    expect(refused("RULES" => "0:1,50:3,50:4", "MAX_WORKERS" => "5"))
+      .to match(/\AMIDDLE_MANAGEMENT_RULES must have strictly increasing at_least: 50 comes after 50/)
+    settings = from_env("RULES" => "0:1,50:3", "MAX_WORKERS" => "5").native_settings
+    settings[:pools][0][:rules] = [[0, 1], [50, 3], [50, 4]]
+    expect { MiddleManagement::Internal::Native::Dispatcher.new(settings) }
       .to raise_error(MiddleManagement::ConfigurationError, /rules must have strictly increasing at_least \(got 50 after 50\)/)
   end
 
@@ -73,10 +76,45 @@ RSpec.describe MiddleManagement::Configuration do
   end
 
   it "never shows a secret" do
-    config = from_env("HEROKU_APP" => "myapp", "HEROKU_API_KEY" => "hk-secret-1234", "HEROKU_PASSWORD" => "pw-5678")
+    config = from_env("HEROKU_APP" => "myapp", "HEROKU_API_KEY" => "hk-secret-1234", "HEROKU_PASSWORD" => "pw-5678",
+                      "HEROKU_USERNAME" => "me@example.com", "HEROKU_API_URL" => "https://proxy.example.com/heroku")
     expect(config.inspect).not_to include("hk-secret-1234")
     expect(config.inspect).not_to include("pw-5678")
-    expect(config.inspect).to include("[REDACTED]")
+    expect(config.inspect).to include("[REDACTED]", 'heroku_api_url="https://proxy.example.com/heroku"')
+  end
+
+  # Issue 23, item 6: a URL can carry a secret, and http sends the token in clear.
+  describe "the API URL" do
+    {
+      "https://me:PASSWORD-0xdead@api.heroku.com" => /must not contain a user name or password/,
+      "https://api.heroku.com/?api_key=PASSWORD-0xdead" => /must not contain a query/,
+      "https://api.heroku.com/#access_token=PASSWORD-0xdead" => /must not contain a fragment/,
+      "https://api heroku.com/?api_key=PASSWORD-0xdead" => /must be an http\(s\) URL/
+    }.each do |url, problem|
+      it "refuses #{url.sub("PASSWORD-0xdead", "…")} without echoing it" do
+        message = refused("HEROKU_API_URL" => url)
+        expect(message).to start_with("MIDDLE_MANAGEMENT_HEROKU_API_URL ").and match(problem)
+        expect(message).not_to include("PASSWORD")
+        config = described_class.new
+        expect { config.heroku_api_url = url }.to raise_error(MiddleManagement::ConfigurationError, /\Aheroku_api_url /)
+        expect(config.inspect).not_to include("PASSWORD")
+      end
+    end
+
+    it "is shown by inspect without anything that could hold a secret, should one ever be stored" do
+      expect(MiddleManagement::Settings.shown_url("https://me:PASSWORD@h.example.com:8443/x?k=PASSWORD#PASSWORD"))
+        .to eq("https://h.example.com:8443/x")
+    end
+
+    it "takes https anywhere, plain http only on a loopback host" do
+      expect(refused("HEROKU_API_URL" => "http://api.heroku.com"))
+        .to match(/\AMIDDLE_MANAGEMENT_HEROKU_API_URL must use https \(http only for a loopback host/)
+      expect(refused("HEROKU_API_URL" => "http://10.0.0.1:5000")).to match(/must use https/)
+      %w[http://127.0.0.1:5000 http://127.1.2.3:5000 http://[::1]:5000 http://localhost:5000 https://10.0.0.1
+         https://proxy.example.com:8443/heroku].each do |url|
+        expect(from_env("HEROKU_API_URL" => url).heroku_api_url).to eq(url)
+      end
+    end
   end
 
   describe "in code" do

@@ -301,8 +301,9 @@ RSpec.describe "GoodJob" do
     it "drains a worker numbered above what the work needs, and lets it take jobs again when the work grows",
        time_limit: 90 do
       heroku = FakeHeroku.start(app: LocalApp::APP, token: token, formation: { "worker" => 4 }) # worker.3 is up
-      lease = MiddleManagement::Store::SQL.new(@model).claim(["worker"], holder: "spec")
-      lease.settle(window_opens_at: nil, pools: { "worker" => { wanted: 1, quantity: 4 } }) # the app's last decision
+      store = MiddleManagement::Store::SQL.new(@model)
+      store.claim(["worker"], holder: "spec").settle(window_opens_at: nil, pools: { "worker" => { wanted: 1 } }) # the app's last decision
+      store.confirm_quantity("worker", 4)
       worker = start_child(app_env(heroku, vars).merge("DYNO" => "worker.3"), "bash", "-c", GoodJobApp.worker_command)
       run_app(heroku, "TimedJob.perform_later('first', 0.5)") # the work needs 1 dyno: worker.3 drains
       await("the worker to be up", timeout: 30, saw: -> { worker.output }) do

@@ -52,25 +52,29 @@ RSpec.describe MiddleManagement::Store do
       expect(held.retry_in).to be_between(0, MiddleManagement::Store::LEASE_TTL / 1000.0)
 
       opens_at = lease.now + 10_000
-      settled = lease.settle(window_opens_at: opens_at,
-                             pools: { "worker" => { quantity: 3, wanted: 3, history: "d3" }, "urgent_worker" => { wanted: 0 } })
+      look_at = lease.now + 15_000
+      settled = lease.settle(window_opens_at: opens_at, look_at: look_at,
+                             pools: { "worker" => { wanted: 3, history: "d3" }, "urgent_worker" => { wanted: 0 } })
       expect(settled).to be(true)
+      expect(store.read("worker").quantity).to be_nil, "a decision records no quantity: only Heroku's answer does"
+      store.confirm_quantity("worker", 3)
+      held = claim("b", gap: 60_000)
+      expect(held.look_in).to be_within(1).of(15), "a held claim learns the app's next look"
       again = claim("b")
       expect(again).not_to be_held
       expect(again.state("worker")).to have_attributes(quantity: 3, wanted: 3, history: "d3")
       expect(again.state("urgent_worker")).to have_attributes(quantity: nil, wanted: 0)
-      expect(again.app.window_opens_at).to eq(opens_at)
+      expect(again.app).to have_attributes(window_opens_at: opens_at, look_at: look_at)
       expect(again.app.decided_at).to be_within(5_000).of(again.now)
-      expect(again.settle(window_opens_at: nil, pools: { "worker" => { quantity: nil } })).to be(true)
-      expect(store.read("worker").quantity).to be_nil
-      expect(store.read_app.window_opens_at).to be_nil
+      expect(again.settle(window_opens_at: nil, pools: { "worker" => { wanted: nil } })).to be(true)
+      expect(store.read_app).to have_attributes(window_opens_at: nil, look_at: nil)
     end
 
     it "changes nothing once a lease has expired, and lets another process claim it" do
       lease = claim("a", ttl: 200)
       await("the 200 ms lease to expire", timeout: 5) { !claim("b", ttl: 60_000).held? }
-      expect(lease.settle(window_opens_at: 1, pools: { "worker" => { quantity: 9 } })).to be(false)
-      expect(store.read("worker").quantity).to be_nil
+      expect(lease.settle(window_opens_at: 1, pools: { "worker" => { wanted: 9 } })).to be(false)
+      expect(store.read("worker").wanted).to be_nil
       expect(store.read_app.window_opens_at).to be_nil
       expect(claim("c")).to be_held
     end
@@ -111,12 +115,11 @@ RSpec.describe MiddleManagement::Store do
       expect(store.read_app.pending_at).to be_nil
     end
 
-    it "forgets a quantity whose call failed, unless another was sent since" do
-      claim("a").settle(window_opens_at: nil, pools: { "worker" => { quantity: 4 } })
-      store.forget_quantity("worker", 5)
-      expect(store.read("worker").quantity).to eq(4)
-      store.forget_quantity("worker", 4)
-      expect(store.read("worker").quantity).to be_nil
+    it "records the quantity Heroku confirmed, even for a pool no decision has seen" do
+      store.confirm_quantity("urgent_worker", 2)
+      expect(store.read("urgent_worker").quantity).to eq(2)
+      store.confirm_quantity("urgent_worker", 0)
+      expect(store.read("urgent_worker").quantity).to eq(0)
     end
 
     it "frees a lease held by a killed process within its time to live" do
@@ -209,6 +212,40 @@ RSpec.describe MiddleManagement::Store do
         expect(output).to include("class CreateMiddleManagementPools < ActiveRecord::Migration[6.1]",
                                   "t.bigint :lease_expires_at", "create_table :middle_management_workers", "claimed: true")
         expect(described_class.new(@model)).to be_installed
+      end
+
+      it "works with a table installed by an earlier version, says how to upgrade it, and is upgraded by the generator" do
+        drop_tables
+        described_class.new(@model).install
+        @model.connection.remove_column(described_class::TABLE, :look_at) # as an earlier version installed it
+        older = described_class.new(@model)
+        lease = older.claim(["worker"], holder: "a")
+        expect(lease.problems.map(&:last)).to include(a_string_matching(/lacks look_at.*rails generate middle_management:install/))
+        expect(lease.settle(window_opens_at: nil, look_at: lease.now + 5_000, pools: { "worker" => { wanted: 1 } })).to be(true)
+
+        output, status = capture_within(RbConfig.ruby, "-e", <<~RUBY, timeout: 60)
+          $LOAD_PATH.unshift #{lib.inspect}
+          require "tmpdir"
+          require "fileutils"
+          require "rails/generators"
+          require "active_record"
+          require "generators/middle_management/install_generator"
+          Dir.chdir(Dir.mktmpdir) do
+            FileUtils.mkdir_p("db/migrate")
+            File.write("db/migrate/20250101000000_create_middle_management_pools.rb", "# installed long ago")
+            Rails::Generators.invoke("middle_management:install", [], destination_root: Dir.pwd)
+            migration = Dir["db/migrate/*_add_look_at_to_middle_management_pools.rb"].first or abort "no upgrade written"
+            #{store_setup_script}
+            load migration
+            AddLookAtToMiddleManagementPools.migrate(:up)
+          end
+        RUBY
+        expect(status).to be_success, output
+        upgraded = described_class.new(@model)
+        lease = upgraded.claim(["worker"], holder: "b")
+        expect(lease.problems).to be_empty
+        lease.settle(window_opens_at: nil, look_at: lease.now + 5_000, pools: {})
+        expect(upgraded.read_app.look_at).to be_within(10_000).of(upgraded.now_ms)
       end
 
       it "gives up on a claim the database keeps waiting, and leaves the connection's settings as they were" do
@@ -334,7 +371,8 @@ RSpec.describe MiddleManagement::Store do
     it "is this process's alone" do
       lease = store.claim(["worker"], holder: "a")
       expect(store.claim(["worker"], holder: "b")).to be_held
-      expect(lease.settle(window_opens_at: nil, pools: { "worker" => { quantity: 2 } })).to be(true)
+      expect(lease.settle(window_opens_at: nil, pools: { "worker" => { wanted: 2 } })).to be(true)
+      store.confirm_quantity("worker", 2)
       expect(store.read("worker").quantity).to eq(2)
       expect(described_class.new.read("worker").quantity).to be_nil
     end

@@ -14,6 +14,8 @@ module MiddleManagement
   # coordination store. Hooks call #wake; nothing here raises into them.
   class Agent
     EXIT_TIMEOUT = 2.0 # seconds an exiting process waits to deliver its last decision
+    FINISH_GRACE = 0.5 # seconds past a flush's timeout to record Heroku's last answers
+    QUEUES_REMEMBERED = 1_000 # queue names whose pool is remembered (an app may make up names without end)
 
     attr_reader :configuration, :backends, :pools
 
@@ -29,7 +31,7 @@ module MiddleManagement
     end
 
     def disabled_reason
-      configuration.disabled_reason
+      configuration.disabled_reason || @start_failure
     end
 
     def inspect = "#<#{self.class.name} pools=#{@pools.map(&:name).inspect} backends=#{@backends.inspect}>"
@@ -92,20 +94,24 @@ module MiddleManagement
       heartbeat.add(name) unless disabled_reason
     end
 
-    # On the coordinator thread, between messages.
-    def beat_if_due = @heartbeat&.beat_if_due
-
-    # Every pool decides now (rake middle_management:scale), waiting up to `timeout`.
+    # Every pool decides now and checks that Heroku has what the app's
+    # record says (rake middle_management:scale), waiting up to `timeout`.
     def decide_now(timeout = 10.0)
       dispatcher = self.dispatcher or return false
-      @pools.each_index { |index| dispatcher.wake(index, nil) }
-      dispatcher.flush(timeout.to_f)
+      dispatcher.check
+      flush(timeout, looks: true) # a window that opens within the timeout is waited for
     end
 
-    # Decides and sends what is pending now, waiting up to `timeout` seconds.
-    def flush(timeout = 5.0)
+    # Decides and sends what is pending now, waiting up to `timeout`
+    # seconds for Heroku to confirm it (`looks`: and for the looks due
+    # meanwhile), and records Heroku's answers in the store before it
+    # returns. False when that did not happen in time.
+    def flush(timeout = 5.0, looks: false)
       dispatcher = current_dispatcher or return true
-      dispatcher.flush(timeout.to_f)
+      deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
+      delivered = dispatcher.flush(timeout.to_f, looks)
+      recorded = @coordinator ? @coordinator.finish(deadline + FINISH_GRACE) : true
+      delivered && recorded
     end
 
     # What the process knows (see Status); `exact`: count every runnable
@@ -133,17 +139,23 @@ module MiddleManagement
 
         @coordinator&.stop
         @dispatcher&.shutdown
-        @pid = @dispatcher = @coordinator = @decision = nil
+        @heartbeat&.stop
+        @pid = @dispatcher = @coordinator = @decision = @heartbeat = nil
       end
     end
 
+    # Delivers what this process has to say before it goes, within
+    # EXIT_TIMEOUT: its decisions, Heroku's answers recorded. What Heroku has
+    # not confirmed is left in the store as news, for the app's next
+    # decision (another process's, or the Scheduler task's).
     def at_exit_flush
       return if flush(EXIT_TIMEOUT)
 
-      @log.warn(if @decision&.left_news?
-                  "exiting with news undecided; it is left in the store for the app's next decision"
-                else
-                  "exiting before Heroku confirmed the last change"
+      shared = @store && !@store.is_a?(Store::Local)
+      @store.leave_news if shared
+      left = shared ? "; it is left in the store for the app's next decision" : ""
+      @log.warn(if last_call_failed? || !@decision&.left_news? then "exiting before Heroku confirmed the last change#{left}"
+                else "exiting with news undecided#{left}"
                 end)
     rescue StandardError => e
       @log.failure("could not deliver the last change at exit", e)
@@ -155,11 +167,15 @@ module MiddleManagement
       return @dispatcher if @pid == Process.pid
       return nil if disabled_reason
 
-      @mutex.synchronize { start unless @pid == Process.pid }
+      @mutex.synchronize { start unless @pid == Process.pid || @start_failure }
       @dispatcher
     end
 
     private
+
+    def last_call_failed?
+      current_dispatcher&.status&.fetch(:pools)&.any? { |pool| pool[:last_result] && pool[:last_result] != "ok" }
+    end
 
     def current_dispatcher
       @dispatcher if @pid == Process.pid
@@ -173,15 +189,32 @@ module MiddleManagement
       # A forked child: the parent's in-process store (and its locks) and its workers are not ours.
       @store = @heartbeat = nil if @pid
       busy_lag = Backends.busy_lag(@backends, scale_down_delay: configuration.scale_down_delay, log: @log)
-      @dispatcher = Internal::Native::Dispatcher.new(configuration.native_settings(scale_down_at_least: busy_lag))
+      @dispatcher = start_dispatcher(busy_lag) or return
       @decision = Decision.new(self, @dispatcher, configuration, @log)
       @coordinator = Coordinator.new(self, @dispatcher, @decision, @log)
       @pid = Process.pid
       @pools.each { |pool| @log.info(pool.capped_note) if pool.capped_note }
     end
 
+    # Settings are checked at boot; should the native side refuse them all
+    # the same, the gem says so once and stands down (status says why)
+    # rather than failing at every enqueue.
+    def start_dispatcher(busy_lag)
+      Internal::Native::Dispatcher.new(configuration.native_settings(scale_down_at_least: busy_lag))
+    rescue Error => e
+      @start_failure = "the dispatcher could not start: #{e.message}"
+      @log.failure("could not start; no workers are scaled", e)
+      nil
+    end
+
     def pool_index(queue)
-      @queue_pools[queue] ||= @pools.index { |pool| pool.covers?(queue) } || 0
+      return 0 if @pools.size == 1
+
+      @queue_pools.fetch(queue) do
+        index = @pools.index { |pool| pool.covers?(queue) } || 0
+        @queue_pools[queue] = index if @queue_pools.size < QUEUES_REMEMBERED
+        index
+      end
     end
 
     def announce_disabled

@@ -5,25 +5,27 @@ require "middle_management/pool"
 module MiddleManagement
   # Every setting, from MIDDLE_MANAGEMENT_* environment variables and from
   # `MiddleManagement.configure { |c| ... }`. Values are checked as they are
-  # set, and together by #validate!; errors name the variable or attribute.
+  # set (Settings), and together by #validate!; errors name the variable or
+  # attribute. A configuration that passes is one the native layer accepts:
+  # it checks nothing the user could fix, so nothing may fail only there.
   class Configuration
     ENV_PREFIX = "MIDDLE_MANAGEMENT_".freeze
 
     # name => [parser in Settings, default]
     SETTINGS = {
       heroku_app: [:app, nil],
-      heroku_api_key: [:string, nil],
-      heroku_username: [:string, nil],
-      heroku_password: [:string, nil],
+      heroku_api_key: [:secret, nil],
+      heroku_username: [:username, nil],
+      heroku_password: [:secret, nil],
       heroku_api_url: [:url, "https://api.heroku.com"],
-      min_workers: [:count, 0],
-      max_workers: [:count, 1],
-      jobs_per_worker: [:positive, 10],
+      min_workers: [:workers, 0],
+      max_workers: [:workers, 1],
+      jobs_per_worker: [:jobs_per_worker, 10],
       rules: [:rules, nil],
       process_type: [:process_type, "worker"],
       process_types: [:process_types, nil],
       queues: [:queues, nil],
-      dyno_concurrency: [:positive, 1],
+      dyno_concurrency: [:dyno_concurrency, 1],
       api_throttle: [:duration, 10.0],
       count_interval: [:duration, 60.0],
       scale_down_delay: [:duration, 0.0],
@@ -132,6 +134,7 @@ module MiddleManagement
     def inspect
       shown = SETTINGS.keys.map do |name|
         value = public_send(name)
+        value = Settings.shown_url(value) if name == :heroku_api_url && value # refused with secrets; belt and braces
         "#{name}=#{SECRETS.include?(name) && value ? "[REDACTED]" : value.inspect}"
       end
       "#<#{self.class.name} #{shown.join(" ")}>"

@@ -17,21 +17,28 @@ module MiddleManagement
       @busy = {} # pool name => what the last count said of its busy dynos, for status
       @capped = {} # pool name => the last count stopped at the cap, for status
       news_gap = [NEWS_GAP, configuration.api_throttle].min
-      @gaps = { news: news_gap, due: news_gap, boot: news_gap, periodic: configuration.count_interval, flush: 0 }
+      @gaps = { news: news_gap, due: news_gap, boot: news_gap, check: news_gap, periodic: configuration.count_interval,
+                flush: 0 }
     end
 
+    # Whatever goes wrong (a store or a count that fails, a bad row), the
+    # lease is freed and the dispatcher hears that this decision failed.
     def run(request)
       why = request.why
       news = request.news
       store = @agent.store
       lease = store.claim(@pools.map(&:name), gap: (@gaps.fetch(why) * 1000).round)
-      return held(store, why, lease.retry_in) if lease.held?
+      return held(store, why, lease) if lease.held?
 
       decide(lease, store, why, news)
-    rescue StandardError => e
+      lease = nil
+    rescue SystemExit, SignalException
+      raise
+    rescue Exception => e # rubocop:disable Lint/RescueException -- a decision must never end the coordinator
       @log.failure("could not decide", e)
-      lease.release if lease && !lease.held?
       @pools.each_index { |index| @dispatcher.failed(index) }
+    ensure
+      release(lease)
     end
 
     # Per pool: the dynos its busy jobs ran on at the last count, and those
@@ -51,14 +58,21 @@ module MiddleManagement
     # exiting process leaves its news in the store first (for that decision,
     # if it counted after, or the next one) and then tries again while its
     # exit allows.
-    def held(store, why, retry_in)
+    def held(store, why, held)
       leave_news(store) if why == :flush && !store.is_a?(Store::Local)
-      @pools.each_index { |index| @dispatcher.held(index, retry_in) }
+      @pools.each_index { |index| @dispatcher.held(index, held.retry_in, held.look_in) }
+    end
+
+    def release(lease)
+      lease.release if lease && !lease.held?
+    rescue StandardError => e
+      @log.failure("could not free the decision lease (it expires by itself)", e)
     end
 
     # Every pool from a fresh count, one settle for all, then the answers:
     # the pools' calls go out together, in one batch.
     def decide(lease, store, why, news)
+      lease.problems.each { |key, problem| @log.once([:store_field, key], problem) }
       local = store.is_a?(Store::Local)
       occasion = occasion(why, local)
       verdicts = @pools.each_with_index.map do |pool, index|
@@ -76,13 +90,14 @@ module MiddleManagement
         [counts, verdict]
       end
       # `wanted` is what the work needs: the workers above it drain (Drain).
+      # The quantity is not recorded here: only Heroku's answer is (Coordinator).
       changes = @pools.zip(verdicts).to_h do |pool, (_counts, verdict)|
-        change = { wanted: verdict.needed, history: verdict.memory }
-        change[:quantity] = verdict.send_quantity if verdict.send_quantity
-        [pool.name, change]
+        [pool.name, { wanted: verdict.needed, history: verdict.memory }]
       end
       window_opens_at = verdicts.filter_map { |_counts, verdict| verdict.window_opens_at }.max
-      settled = lease.settle(window_opens_at: window_opens_at, pools: changes)
+      look_in = verdicts.filter_map { |_counts, verdict| verdict.look_again_in }.min
+      look_at = look_in && lease.now + (look_in * 1000).ceil
+      settled = lease.settle(window_opens_at: window_opens_at, look_at: look_at, pools: changes)
       waiting = verdicts.any? { |_counts, verdict| !verdict.send_quantity && verdict.look_again_in }
       # An exiting process cannot wait for the app's window: it leaves its
       # news for the next process to decide.
@@ -113,11 +128,12 @@ module MiddleManagement
     end
 
     # An exit without a shared store sends what it wants whatever its own
-    # window (nobody else will); a periodic look also checks that Heroku has
-    # what the record says, in case someone scaled by hand.
+    # window (nobody else will); a periodic look and the Scheduler task also
+    # check that Heroku has what the record says (someone may have scaled
+    # by hand, or a process died before it could record Heroku's answer).
     def occasion(why, local)
       if why == :flush && local then :exit_alone
-      elsif why == :periodic then :verify
+      elsif %i[periodic check].include?(why) then :verify
       else :change
       end
     end

@@ -23,12 +23,12 @@ module MiddleManagement
       @name = Settings.process_type("#{label} process type", name)
       @queues = queues && Settings.queues("#{label} queues", queues).freeze
       @excluded_queues = Array(excluded_queues).map(&:to_s).freeze
-      @min = Settings.count("#{label} min", min)
-      @max = Settings.count("#{label} max", max)
-      @jobs_per_worker = Settings.positive("#{label} jobs_per_worker", jobs_per_worker)
+      @min = Settings.workers("#{label} min", min)
+      @max = Settings.workers("#{label} max", max)
+      @jobs_per_worker = Settings.jobs_per_worker("#{label} jobs_per_worker", jobs_per_worker)
       @rules = rules && Settings.rules("#{label} rules", rules)
       @process_types = process_types && Settings.process_types("#{label} process_types", process_types).freeze
-      @dyno_concurrency = Settings.positive("#{label} dyno_concurrency", dyno_concurrency)
+      @dyno_concurrency = Settings.dyno_concurrency("#{label} dyno_concurrency", dyno_concurrency)
       @wake_lead = Settings.duration("#{label} wake_lead", wake_lead)
     end
 

@@ -1,42 +1,56 @@
-require "uri"
 
 module MiddleManagement
   # Turns one raw setting (a String from ENV, or whatever a `configure` block
   # assigned) into a typed value, or raises ConfigurationError naming the
   # setting as the user wrote it (`MIDDLE_MANAGEMENT_MAX_WORKERS` or `max_workers`).
+  #
+  # This is the check that counts: everything the native layer would refuse
+  # (or overflow on) is refused here, at boot, where the variable has a name;
+  # the native checks are a last line that no accepted value reaches.
   module Settings
-    PROCESS_TYPE = /\A[-\w]{1,128}\z/ # Heroku's formation type pattern
+    PROCESS_TYPE = /\A[-\w]{1,128}\z/ # Heroku's formation type pattern (\w is ASCII in Ruby)
     APP = /\A(?:[a-z][a-z0-9-]{1,28}[a-z0-9]|\h{8}-\h{4}-\h{4}-\h{4}-\h{12})\z/ # an app's name or id
     DURATION = /\A(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\z/
     UNITS = { "ms" => 0.001, "s" => 1, "m" => 60, "h" => 3600, nil => 1 }.freeze
     TRUE_WORDS = %w[1 true yes on].freeze
     FALSE_WORDS = %w[0 false no off].freeze
 
+    # Upper bounds, far above any Heroku formation and far inside what the
+    # native layer holds:
+    # counts are u32 there, rules' at_least a u64 and a SQL LIMIT (signed
+    # 64-bit), durations are added to clock readings.
+    MAX_WORKERS = 10_000
+    MAX_JOBS_PER_WORKER = 1_000_000
+    MAX_DYNO_CONCURRENCY = 10_000
+    MAX_AT_LEAST = 1_000_000_000_000
+    MAX_SECONDS = 86_400 # one day
+
     module_function
 
-    def count(name, value)
-      return value if value.is_a?(Integer) && value >= 0
-
-      text = value.to_s.strip
-      return Integer(text, 10) if text.match?(/\A\d+\z/)
-
-      fail!(name, value, "must be a whole number of 0 or more")
+    def count(name, value, most = nil, least: 0)
+      number = value if value.is_a?(Integer)
+      number ||= Integer(value.to_s.strip, 10) if value.to_s.strip.match?(/\A\d+\z/)
+      fail!(name, value, "must be a whole number of #{least} or more") unless number && number >= least
+      fail!(name, value, "must be at most #{most}") if most && number > most
+      number
     end
 
-    def positive(name, value)
-      number = count(name, value)
-      number.zero? ? fail!(name, value, "must be at least 1") : number
-    rescue ConfigurationError
-      fail!(name, value, "must be a whole number of 1 or more")
-    end
+    def positive(name, value, most = nil) = count(name, value, most, least: 1)
 
-    # Seconds, as a Float: "10", "2.5", "500ms", "30s", "5m", "1h".
+    def workers(name, value) = count(name, value, MAX_WORKERS)
+    def jobs_per_worker(name, value) = positive(name, value, MAX_JOBS_PER_WORKER)
+    def dyno_concurrency(name, value) = positive(name, value, MAX_DYNO_CONCURRENCY)
+
+    # Seconds, as a Float: "10", "2.5", "500ms", "30s", "5m", "1h"; at most a day.
     def duration(name, value)
-      return value.to_f if value.is_a?(Numeric) && value >= 0 && value.finite?
-
-      match = DURATION.match(value.to_s.strip)
-      match or fail!(name, value, "must be a duration in seconds such as 10, 2.5, 500ms, 30s or 5m")
-      Float(match[1]) * UNITS.fetch(match[2])
+      if value.is_a?(Numeric) && value.real? && value.finite? && value >= 0
+        seconds = value.to_f
+      else
+        match = DURATION.match(value.to_s.strip) or
+          fail!(name, value, "must be a duration in seconds such as 10, 2.5, 500ms, 30s or 5m")
+        seconds = Float(match[1]) * UNITS.fetch(match[2])
+      end
+      seconds <= MAX_SECONDS ? seconds : fail!(name, value, "must be at most #{MAX_SECONDS} seconds (one day)")
     end
 
     def boolean(name, value)
@@ -75,13 +89,16 @@ module MiddleManagement
       (value.is_a?(Array) ? value : value.to_s.split(",")).map { |item| item.to_s.strip }.reject(&:empty?)
     end
 
-    def url(name, value)
-      uri = URI.parse(value.to_s.strip)
-      uri.is_a?(URI::HTTP) && uri.host && !uri.host.empty? or raise URI::InvalidURIError
-      fail!(name, value, "must not contain credentials; set the API key instead") if uri.userinfo
-      value.to_s.strip.chomp("/")
-    rescue URI::InvalidURIError
-      fail!(name, value, "must be an http(s) URL such as https://api.heroku.com")
+    # A token or password goes in an HTTP header: visible ASCII only.
+    def secret(name, value)
+      text = string(name, value) or return nil
+      text.match?(/\A[\x20-\x7e]+\z/) or fail_quietly!(name, "must be printable ASCII (it goes in an HTTP header)")
+      text
+    end
+
+    def username(name, value)
+      text = string(name, value) or return nil
+      text.include?(":") ? fail!(name, value, "must not contain ':' (HTTP Basic separates it from the password)") : text
     end
 
     def app(name, value)
@@ -90,20 +107,32 @@ module MiddleManagement
       text
     end
 
-    def string(name, value)
+    def string(_name, value)
       text = value.to_s.strip
       text.empty? ? nil : text
     end
 
     # Rules: [{at_least: 0, workers: 1}, {at_least: 50, workers: 3}, ...],
-    # or from ENV "0:1,50:3". Checked for order by the native policy too.
+    # or from ENV "0:1,50:3". Mirrors the native policy's checks: at least one
+    # rule, at_least strictly increasing, workers never lower as it grows.
     def rules(name, value)
       pairs = value.is_a?(String) ? value.split(",").map { |pair| pair.split(":", 2) } : Array(value)
+      pairs = [value] if value.is_a?(Hash)
       fail!(name, value, "must list at least one rule") if pairs.empty?
-      pairs.map do |rule|
-        at_least, workers = rule.is_a?(Hash) ? rule_from_hash(name, rule) : rule
-        [count("#{name} at_least", at_least), count("#{name} workers", workers)]
+      table = pairs.map { |rule| rule_pair(name, rule) }
+      table.each_cons(2) do |(at, workers), (next_at, next_workers)|
+        next_at > at or fail!(name, value, "must have strictly increasing at_least: #{next_at} comes after #{at}")
+        next_workers >= workers or
+          fail!(name, value, "must not lower workers as at_least grows: #{next_workers} from #{next_at} " \
+                             "after #{workers} from #{at}")
       end
+      table
+    end
+
+    def rule_pair(name, rule)
+      fail!(name, rule, "has a rule that is not at_least:workers") if rule.is_a?(Array) && rule.size != 2
+      at_least, workers = rule.is_a?(Hash) ? rule_from_hash(name, rule) : rule
+      [count("#{name} at_least", at_least, MAX_AT_LEAST), count("#{name} workers", workers, MAX_WORKERS)]
     end
 
     def rule_from_hash(name, rule)
@@ -113,7 +142,16 @@ module MiddleManagement
     end
 
     def fail!(name, value, problem)
-      raise ConfigurationError, "#{name} #{problem} (got #{value.inspect})"
+      shown = value.inspect
+      shown = "#{shown[0, 80]}…" if shown.length > 80
+      raise ConfigurationError, "#{name} #{problem} (got #{shown})"
+    end
+
+    # For a value that may hold a secret: say what is wrong, never the value.
+    def fail_quietly!(name, problem)
+      raise ConfigurationError, "#{name} #{problem}"
     end
   end
 end
+
+require "middle_management/settings/url"

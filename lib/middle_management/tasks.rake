@@ -9,6 +9,8 @@ namespace :middle_management do
   task scale: (defined?(Rails::Railtie) || Rake::Task.task_defined?(:environment) ? [:environment] : []) do
     require "middle_management"
     MiddleManagement.boot
-    abort "middle_management: no decision within 10 s (see the log)" unless MiddleManagement.scale_now(10)
+    # Long enough for the app's window to open, should a process have just called.
+    timeout = [10, MiddleManagement.configuration.api_throttle + 5].max
+    abort "middle_management: no decision within #{timeout.round} s (see the log)" unless MiddleManagement.scale_now(timeout)
   end
 end

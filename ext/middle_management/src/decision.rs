@@ -92,11 +92,15 @@ pub fn decide(
     occasion: Occasion,
 ) -> Verdict {
     let now = Duration::from_millis(now_ms);
-    let last_call = record
+    // A window further off than one throttle was never opened by a call
+    // (the store's row was edited, or its clock jumped): no window.
+    let window = record
         .window_opens_at
+        .filter(|&opens| opens <= now_ms.saturating_add(millis(pacing.api_throttle)));
+    let last_call = window
         .filter(|_| occasion != Occasion::ExitAlone)
         .map(|opens| Duration::from_millis(opens).saturating_sub(pacing.api_throttle));
-    let mut pacer = Pacer::restore(pacing, record.quantity, last_call, &record.memory);
+    let mut pacer = Pacer::restore(pacing, record.quantity, last_call, &record.memory, now);
     let decision = pool.policy.decide(&Observation {
         runnable: counts.runnable,
         running: counts.running,
@@ -120,7 +124,7 @@ pub fn decide(
     };
     let window_opens_at = match send {
         Some(_) => Some(now_ms + millis(pacing.api_throttle)),
-        None => record.window_opens_at,
+        None => window,
     };
     let verify = occasion == Occasion::Verify && send.is_none() && wait.is_none();
     Verdict {
@@ -301,6 +305,26 @@ mod tests {
             Occasion::ExitAlone,
         );
         assert_eq!(v.send, Some(10));
+    }
+
+    #[test]
+    fn a_record_no_decision_could_have_written_is_no_obstacle() {
+        for record in [
+            Record {
+                quantity: Some(1),
+                window_opens_at: Some(T0 + 86_400_000), // a day ahead
+                memory: String::new(),
+            },
+            Record {
+                quantity: Some(1),
+                window_opens_at: None,
+                memory: "é1".into(),
+            },
+        ] {
+            let v = decide(&pool(10), pacing(10, 0), &record, &jobs(5, 0), T0, Occasion::Change);
+            assert_eq!(v.send, Some(5), "{record:?}");
+            assert_eq!(v.window_opens_at, Some(T0 + 10_000));
+        }
     }
 
     #[test]

@@ -9,6 +9,38 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
+/// The most earlier wishes remembered (see `Pacer::merge_closest`).
+pub const MAX_SUPERSEDED: usize = 16;
+/// The longest `Pacer::memory` can be: the store's column holds 1,000.
+pub const MEMORY_MAX_CHARS: usize = 600;
+
+/// `Pacer::memory` as stored: the latest wish (`d`), when the first wish
+/// came (`f`, ms) and the earlier higher wishes with when they ended (`s`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Memory {
+    d: Option<u32>,
+    f: Option<u64>,
+    s: Vec<(u64, u32)>,
+}
+
+impl Memory {
+    /// The memory in `text`, if it is one `Pacer::memory` could have
+    /// written by `now` (ms): bounded, its times past, its wishes in order.
+    fn read(text: &str, now: Duration) -> Option<Memory> {
+        if text.is_empty() || text.len() > MEMORY_MAX_CHARS {
+            return None;
+        }
+        let memory: Memory = serde_json::from_str(text).ok()?;
+        let now = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
+        let times_past = memory.f.iter().chain(memory.s.iter().map(|(at, _)| at)).all(|&at| at <= now);
+        let in_order = memory.s.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 > w[1].1);
+        (times_past && in_order && memory.s.len() <= MAX_SUPERSEDED).then_some(memory)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PacingConfig {
     /// Minimum spacing between the starts of two formation calls; zero disables it.
@@ -61,67 +93,42 @@ impl Pacer {
 
     /// A pacer as the app's shared record keeps it: Heroku's quantity and
     /// the last call come from the record's own fields, the rest from the
-    /// text `memory()` wrote (empty or unreadable: nothing remembered).
-    /// Times are durations from the record's epoch, in milliseconds.
+    /// text `memory()` wrote. Times are durations from the record's epoch;
+    /// `now` is the record's clock. A memory that is not what `memory()`
+    /// writes (edited by hand, an older version, a time in the future) is
+    /// nothing remembered: the store's text is never trusted further.
     pub fn restore(
         cfg: PacingConfig,
         known: Option<u32>,
         last_call: Option<Duration>,
         memory: &str,
+        now: Duration,
     ) -> Pacer {
         let mut pacer = Pacer::new(cfg);
         pacer.known = known;
         pacer.last_call = last_call;
-        let ms = |text: &str| text.parse::<u64>().ok().map(Duration::from_millis);
-        for token in memory.split_whitespace() {
-            let (tag, value) = token.split_at(1);
-            match tag {
-                "d" => pacer.desired = value.parse().ok(),
-                "f" => pacer.first_desired_at = ms(value),
-                "s" => {
-                    let Some((at, workers)) = value.split_once(':') else {
-                        return Pacer {
-                            known,
-                            last_call,
-                            ..Pacer::new(cfg)
-                        };
-                    };
-                    match (ms(at), workers.parse()) {
-                        (Some(at), Ok(workers)) => pacer.superseded.push_back((at, workers)),
-                        _ => {
-                            return Pacer {
-                                known,
-                                last_call,
-                                ..Pacer::new(cfg)
-                            }
-                        }
-                    }
-                }
-                _ => {
-                    return Pacer {
-                        known,
-                        last_call,
-                        ..Pacer::new(cfg)
-                    }
-                }
-            }
+        if let Some(memory) = Memory::read(memory, now) {
+            pacer.desired = memory.d;
+            pacer.first_desired_at = memory.f.map(Duration::from_millis);
+            pacer.superseded = memory
+                .s
+                .into_iter()
+                .map(|(at, workers)| (Duration::from_millis(at), workers))
+                .collect();
         }
         pacer
     }
 
-    /// What `restore` reads back: the latest wish and the recent higher ones.
+    /// What `restore` reads back: the latest wish and the recent higher
+    /// ones, as JSON of at most `MEMORY_MAX_CHARS` (the store's column).
     pub fn memory(&self) -> String {
-        let mut tokens = Vec::new();
-        if let Some(desired) = self.desired {
-            tokens.push(format!("d{desired}"));
-        }
-        if let Some(first) = self.first_desired_at {
-            tokens.push(format!("f{}", first.as_millis()));
-        }
-        for (at, workers) in &self.superseded {
-            tokens.push(format!("s{}:{workers}", at.as_millis()));
-        }
-        tokens.join(" ")
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let memory = Memory {
+            d: self.desired,
+            f: self.first_desired_at.map(millis),
+            s: self.superseded.iter().map(|&(at, v)| (millis(at), v)).collect(),
+        };
+        serde_json::to_string(&memory).unwrap_or_default()
     }
 
     pub fn config(&self) -> PacingConfig {
@@ -149,6 +156,24 @@ impl Pacer {
     fn supersede(&mut self, now: Duration, old: u32) {
         self.drop_dominated_by(old);
         self.superseded.push_back((now, old));
+        if self.superseded.len() > MAX_SUPERSEDED {
+            self.merge_closest();
+        }
+    }
+
+    /// Bounds the memory (a queue draining step by step from 100 would
+    /// otherwise keep 100 wishes) on the safe side: of the two neighbours
+    /// closest in time, the higher wish is kept as if wanted until the
+    /// lower one's end, so a scale-down is at worst held a little longer,
+    /// never released sooner.
+    fn merge_closest(&mut self) {
+        let closest = (0..self.superseded.len() - 1)
+            .min_by_key(|&i| self.superseded[i + 1].0.saturating_sub(self.superseded[i].0));
+        if let Some(i) = closest {
+            let (until, _) = self.superseded[i + 1];
+            self.superseded[i].0 = until;
+            self.superseded.remove(i + 1);
+        }
     }
 
     /// Entries no higher than a later wish are never the window's maximum.
@@ -285,18 +310,56 @@ mod tests {
         p.desire(s(105), 5);
         p.desire(s(110), 3);
         let memory = p.memory();
-        assert_eq!(memory, "d3 f100000 s105000:8 s110000:5");
-        let back = Pacer::restore(p.config(), Some(8), None, &memory);
+        assert_eq!(memory, r#"{"d":3,"f":100000,"s":[[105000,8],[110000,5]]}"#);
+        let back = Pacer::restore(p.config(), Some(8), None, &memory, s(110));
         assert_eq!(back.memory(), memory);
         assert_eq!(back.poll(s(120)), p.poll(s(120)));
         assert_eq!(back.poll(s(141)), p.poll(s(141)));
 
-        let garbled = Pacer::restore(p.config(), Some(8), Some(s(1)), "d3 sX:2");
-        assert_eq!(
-            (garbled.desired(), garbled.known_quantity()),
-            (None, Some(8))
-        );
-        assert_eq!(garbled.memory(), "");
+        for garbled in [
+            "é1",
+            "d3 sX:2",
+            r#"{"d":3,"f":100000,"s":[[105000,8]],"x":1}"#,
+            r#"{"d":-1,"f":100000,"s":[]}"#,
+            r#"{"d":3,"f":999999999,"s":[]}"#, // a first wish in the future
+            r#"{"d":3,"f":100000,"s":[[105000,5],[106000,8]]}"#, // out of order
+        ] {
+            let back = Pacer::restore(p.config(), Some(8), Some(s(1)), garbled, s(110));
+            assert_eq!((back.desired(), back.known_quantity()), (None, Some(8)), "{garbled}");
+            assert_eq!(back.memory(), r#"{"d":null,"f":null,"s":[]}"#);
+        }
+    }
+
+    #[test]
+    fn a_long_descent_keeps_the_memory_short_and_never_scales_down_sooner() {
+        // MAX_WORKERS 100, an hour's delay, a queue draining from 100 to 0.
+        let delay = 3_600;
+        let mut bounded = pacer(0, delay);
+        let mut reference = Vec::new();
+        for (i, workers) in (0..=100u32).rev().enumerate() {
+            let at = s(10_000 + i as u64 * 30);
+            bounded.desire(at, workers);
+            reference.push((at, workers));
+            let memory = bounded.memory();
+            assert!(memory.len() <= MEMORY_MAX_CHARS, "{} chars", memory.len());
+            bounded = Pacer::restore(bounded.config(), Some(100), None, &memory, at);
+        }
+        for probe in (10_000..10_000 + 3 * delay).step_by(60) {
+            let target = |p: &Pacer| match p.poll(s(probe)) {
+                Step::Send(q) => q,
+                _ => 100,
+            };
+            let exact = reference_target(&reference, 100, s(probe), s(delay));
+            assert!(target(&bounded) >= exact, "at {probe}: {} < {exact}", target(&bounded));
+        }
+        assert_eq!(target_at(&bounded, s(10_000 + 3_000 + 2 * delay)), 0, "it does reach 0");
+    }
+
+    fn target_at(p: &Pacer, now: Duration) -> u32 {
+        match p.poll(now) {
+            Step::Send(q) => q,
+            _ => p.known_quantity().unwrap_or(0),
+        }
     }
 
     #[test]

@@ -179,7 +179,7 @@ fn flush_is_bounded_when_heroku_never_answers() {
     drive(&dispatcher, 4, |_| heroku.request_count() > 0);
     let started = Instant::now();
     assert!(
-        !dispatcher.flush().wait(Duration::from_millis(300)),
+        !dispatcher.flush(Duration::from_millis(300), false).wait(Duration::from_millis(300)),
         "nothing was confirmed"
     );
     drop(dispatcher);

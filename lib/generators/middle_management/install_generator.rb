@@ -18,9 +18,16 @@ module MiddleManagement
                               desc: "The database whose migrations get this one (default: the primary)"
       desc "Creates the migration for Middle Management's coordination table (#{Store::SQL::TABLE})."
 
+      # An app that installed an earlier version gets the columns added
+      # since, in a migration of their own.
       def create_migration_file
-        migration_template "create_middle_management_pools.rb.tt",
-                           File.join(db_migrate_path, "create_middle_management_pools.rb")
+        if Dir[File.join(db_migrate_path, "*_create_middle_management_pools.rb")].any?
+          migration_template "add_look_at_to_middle_management_pools.rb.tt",
+                             File.join(db_migrate_path, "add_look_at_to_middle_management_pools.rb")
+        else
+          migration_template "create_middle_management_pools.rb.tt",
+                             File.join(db_migrate_path, "create_middle_management_pools.rb")
+        end
       end
 
       private

@@ -19,6 +19,9 @@ module MiddleManagement
         defined?(::Delayed::Backend::ActiveRecord::Job) ? true : false
       end
 
+      # The ActiveRecord class whose connection reaches the jobs' table.
+      def model = ::Delayed::Backend::ActiveRecord::Job
+
       def install(agent)
         agent.add_backend(self)
         return if @installed
@@ -55,7 +58,7 @@ module MiddleManagement
       end
 
       def store(_app)
-        sql = Store::SQL.new(::Delayed::Backend::ActiveRecord::Job)
+        sql = Store::SQL.new(model)
         sql.installed? ? sql : nil
       end
 

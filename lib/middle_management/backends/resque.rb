@@ -45,6 +45,9 @@ module MiddleManagement
         end
 
         # List lengths cost the same at any length: `cap` is not needed.
+        # Queues before workers, the order jobs move (a worker pops a job,
+        # then says it works it): a job moving meanwhile is seen twice at
+        # worst, never by neither.
         def count(pool, cap: nil)
           queues = pool.queues || ::Resque.queues.select { |queue| pool.covers?(queue) }
           runnable = queues.sum { |queue| ::Resque.size(queue) }

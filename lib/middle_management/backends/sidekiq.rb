@@ -55,7 +55,7 @@ module MiddleManagement
 
         # Redis's counts cost the same at any length: `cap` is not needed.
         def count(pool, cap: nil)
-          Counting.count(pool, running_here: ServerMiddleware.running.values)
+          Counting.count(pool, running_here: -> { ServerMiddleware.running.values })
         end
       end
     end

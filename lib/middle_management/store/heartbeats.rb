@@ -16,6 +16,14 @@ module MiddleManagement
     # the host name and pid, never the dyno, so this is where a count finds
     # which dyno a busy job is on (#dynos).
     #
+    # A silence of everyone is not death: when the database was down (or
+    # every worker was stopped), no one could beat, and the first count
+    # after would take every live worker for dead and run its job again.
+    # Two rows say when anyone last beat (LAST) and when beats resumed
+    # after a silence (RESUMED); nobody is judged dead while beats are not
+    # flowing, nor until they have flowed for half a timeout, time for
+    # every live worker to be heard again.
+    #
     # The table middle_management_workers, in the jobs' database, beside the
     # store's own; times are the database's clock.
     class Heartbeats
@@ -24,6 +32,8 @@ module MiddleManagement
       TABLE = "middle_management_workers".freeze
       COLUMNS = [[:name, :string, { null: false }], [:beat_at, :bigint, { null: false }]].freeze
       FORGOTTEN_AFTER = 86_400_000 # ms: a worker silent for a day is gone by any library's measure
+      LAST = "*last".freeze # no worker's name starts with "*"
+      RESUMED = "*resumed".freeze
 
       # This process, as a worker beats: "worker.3 host:… pid:…" (Delayed
       # Job's worker name, with its dyno first). Nil without a DYNO.
@@ -59,24 +69,32 @@ module MiddleManagement
 
       # These workers are alive now. The first beat of a process also
       # forgets the workers silent for a day.
-      def beat(names)
+      def beat(names, timeout: MiddleManagement.agent&.configuration&.worker_timeout || 60)
         forget_silent unless @forgot_silent
         @forgot_silent = true
         with_connection do |conn|
-          now = now_sql(conn)
-          names.each do |name|
-            next if update(conn, "UPDATE #{TABLE} SET beat_at = #{now} WHERE name = ?", name).positive?
-
-            insert_ignoring_duplicates(conn, TABLE, %w[name beat_at], "?, #{now}", name)
-          end
+          last, now = select(conn, "SELECT (SELECT beat_at FROM #{TABLE} WHERE name = ?) AS last, #{now_sql(conn)} AS now",
+                             LAST).values_at("last", "now")
+          # Beats come every timeout / 4: a silence of twice that is everyone's.
+          stamp(conn, RESUMED) if last.nil? || Integer(last) < Integer(now) - (timeout * 500).round
+          [*names, LAST].each { |name| stamp(conn, name) }
         end
       end
 
-      # Those of `names` not heard from for `timeout` seconds.
+      # Those of `names` not heard from for `timeout` seconds, while beats
+      # flow and have flowed for that long (none otherwise).
       def dead(names, timeout:)
         return [] if names.empty?
 
         with_connection do |conn|
+          timeout_ms = (timeout * 1000).round
+          marks = select(conn, "SELECT (SELECT beat_at FROM #{TABLE} WHERE name = ?) AS last, " \
+                               "(SELECT beat_at FROM #{TABLE} WHERE name = ?) AS resumed, #{now_sql(conn)} AS now",
+                         LAST, RESUMED)
+          last, resumed, now = marks.values_at("last", "resumed", "now").map { |value| value&.then { Integer(_1) } }
+          # Workers beat every timeout / 4: within half a timeout, each live one has.
+          next [] if last.nil? || resumed.nil? || last < now - (timeout_ms / 2) || resumed > now - (timeout_ms / 2)
+
           marks = (["?"] * names.size).join(", ")
           sql = bind(conn, "SELECT name FROM #{TABLE} WHERE name IN (#{marks}) AND beat_at < #{now_sql(conn)} - ?",
                      [*names, (timeout * 1000).round])
@@ -102,7 +120,10 @@ module MiddleManagement
       end
 
       def forget_silent
-        with_connection { |conn| update(conn, "DELETE FROM #{TABLE} WHERE beat_at < #{now_sql(conn)} - ?", FORGOTTEN_AFTER) }
+        with_connection do |conn|
+          update(conn, "DELETE FROM #{TABLE} WHERE beat_at < #{now_sql(conn)} - ? AND name NOT IN (?, ?)",
+                 FORGOTTEN_AFTER, LAST, RESUMED)
+        end
       end
 
       def forget(names)
@@ -114,6 +135,13 @@ module MiddleManagement
       end
 
       private
+
+      def stamp(conn, name)
+        now = now_sql(conn)
+        return if update(conn, "UPDATE #{TABLE} SET beat_at = #{now} WHERE name = ?", name).positive?
+
+        insert_ignoring_duplicates(conn, TABLE, %w[name beat_at], "?, #{now}", name)
+      end
 
       def escape_like(value) = value.to_s.gsub(/[!%_]/) { |c| "!#{c}" }
     end

@@ -16,7 +16,7 @@ module MiddleManagement
           now = now_ms
           held = @holder && @expires_at > now
           recent = @app.decided_at && @app.decided_at > now - gap && @app.pending_at.nil?
-          return Store.held(now, held ? @expires_at : 0, @app.decided_at, gap) if held || recent
+          return Store.held(now, held ? @expires_at : 0, @app, gap) if held || recent
 
           @holder = holder
           @expires_at = now + ttl
@@ -24,12 +24,13 @@ module MiddleManagement
         end
       end
 
-      def settle(holder, claimed_at, window_opens_at, pools)
+      def settle(holder, claimed_at, times, pools)
         @lock.synchronize do
           return false unless @holder == holder && @expires_at > now_ms
 
           pools.each { |pool, changes| changes.each { |name, value| @pools[pool][name] = value } }
-          @app.window_opens_at = window_opens_at
+          @app.window_opens_at = times[:window_opens_at]
+          @app.look_at = times[:look_at]
           @app.decided_at = now_ms
           @app.pending_at = nil if @app.pending_at && @app.pending_at <= claimed_at
           @holder = nil
@@ -45,8 +46,8 @@ module MiddleManagement
         @lock.synchronize { @app.pending_at ||= now_ms }
       end
 
-      def forget_quantity(pool, quantity)
-        @lock.synchronize { @pools[pool].quantity = nil if @pools[pool].quantity == quantity }
+      def confirm_quantity(pool, quantity)
+        @lock.synchronize { @pools[pool].quantity = quantity }
       end
 
       def read(pool) = @lock.synchronize { @pools[pool].dup }

@@ -7,10 +7,14 @@ module MiddleManagement
     # one Lua script, so a lease that expired meanwhile changes nothing.
     # Times are Redis's clock (TIME).
     class Redis
-      # KEYS: lease, app. ARGV: holder, ttl, now, gap. {1}, or {0, the
-      # lease's time to live, the last decision}.
+      # KEYS: lease, app. ARGV: holder, ttl, now, gap, skew. {1}, or {0,
+      # the lease's time to live, the last decision}. A lease key with no
+      # expiry and a last decision in the future were written by no claim
+      # (by hand, or a clock that jumped): they never hold a claim up.
       CLAIM = <<~LUA.freeze
+        if redis.call("PTTL", KEYS[1]) == -1 then redis.call("DEL", KEYS[1]) end
         local decided = tonumber(redis.call("HGET", KEYS[2], "decided_at"))
+        if decided and decided > tonumber(ARGV[3]) + tonumber(ARGV[5]) then decided = nil end
         local recent = decided and decided > tonumber(ARGV[3]) - tonumber(ARGV[4])
         if recent and not redis.call("HGET", KEYS[2], "pending_at") then
           return {0, redis.call("PTTL", KEYS[1]), decided}
@@ -19,15 +23,16 @@ module MiddleManagement
         return {0, redis.call("PTTL", KEYS[1]), decided or false}
       LUA
       # KEYS: lease, app, then each pool's hash. ARGV: holder, claimed_at,
-      # now, window_opens_at, then per pool: the number of fields, and
-      # field, value pairs ("" deletes).
+      # now, window_opens_at, look_at, then per pool: the number of fields,
+      # and field, value pairs ("" deletes).
       SETTLE = <<~LUA.freeze
         if redis.call("GET", KEYS[1]) ~= ARGV[1] then return 0 end
         local pending = tonumber(redis.call("HGET", KEYS[2], "pending_at"))
         if pending and pending <= tonumber(ARGV[2]) then redis.call("HDEL", KEYS[2], "pending_at") end
         redis.call("HSET", KEYS[2], "decided_at", ARGV[3])
         if ARGV[4] == "" then redis.call("HDEL", KEYS[2], "window_opens_at") else redis.call("HSET", KEYS[2], "window_opens_at", ARGV[4]) end
-        local at = 5
+        if ARGV[5] == "" then redis.call("HDEL", KEYS[2], "look_at") else redis.call("HSET", KEYS[2], "look_at", ARGV[5]) end
+        local at = 6
         for k = 3, #KEYS do
           local fields = tonumber(ARGV[at])
           for i = at + 1, at + 2 * fields, 2 do
@@ -42,10 +47,6 @@ module MiddleManagement
         if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
         return 0
       LUA
-      FORGET = <<~LUA.freeze
-        if redis.call("HGET", KEYS[1], "quantity") == ARGV[1] then return redis.call("HDEL", KEYS[1], "quantity") end
-        return 0
-      LUA
 
       # `connection`: yields a Redis connection, as Sidekiq.redis does.
       def initialize(app, &connection)
@@ -56,20 +57,24 @@ module MiddleManagement
       def claim(pools, holder: Store.holder, ttl: LEASE_TTL, gap: 0)
         redis do |conn|
           now = now_ms(conn)
-          claimed, ttl_left, decided_at = command(conn, "EVAL", CLAIM, 2, lease_key, app_key, holder, Integer(ttl), now,
-                                                  Integer(gap))
-          next Store.held(now, now + [ttl_left.to_i, 0].max, decided_at, gap) unless claimed.to_i == 1
+          claimed, ttl_left = command(conn, "EVAL", CLAIM, 2, lease_key, app_key, holder, Integer(ttl), now,
+                                      Integer(gap), Fields::SKEW)
+          fields = Fields.new(now)
+          app = fields.app_state(hash(conn, app_key))
+          next Store.held(now, now + [ttl_left.to_i, 0].max, app, gap) unless claimed.to_i == 1
 
-          states = pools.to_h { |pool| [pool, Store.pool_state(hash(conn, pool_key(pool)))] }
-          Lease.new(self, holder, Store.app_state(hash(conn, app_key)), states, now)
+          states = pools.to_h { |pool| [pool, fields.pool_state(pool, hash(conn, pool_key(pool)))] }
+          Lease.new(self, holder, app, states, now, problems: fields.problems)
         end
       end
 
-      def settle(holder, claimed_at, window_opens_at, pools)
+      # `times`: the app's window and next look.
+      def settle(holder, claimed_at, times, pools)
         args = pools.flat_map { |_pool, changes| [changes.size, *changes.flat_map { |name, value| [name.to_s, value.to_s] }] }
         redis do |conn|
           command(conn, "EVAL", SETTLE, 2 + pools.size, lease_key, app_key, *pools.keys.map { |pool| pool_key(pool) },
-                  holder, Integer(claimed_at), now_ms(conn), window_opens_at.to_s, *args).to_i == 1
+                  holder, Integer(claimed_at), now_ms(conn), times[:window_opens_at].to_s, times[:look_at].to_s,
+                  *args).to_i == 1
         end
       end
 
@@ -81,13 +86,14 @@ module MiddleManagement
         redis { |conn| command(conn, "HSETNX", app_key, "pending_at", now_ms(conn)) }
       end
 
-      def forget_quantity(pool, quantity)
-        redis { |conn| command(conn, "EVAL", FORGET, 1, pool_key(pool), quantity.to_s) }
+      # Heroku has `quantity` of `pool`.
+      def confirm_quantity(pool, quantity)
+        redis { |conn| command(conn, "HSET", pool_key(pool), "quantity", Integer(quantity)) }
       end
 
-      def read(pool) = redis { |conn| Store.pool_state(hash(conn, pool_key(pool))) }
+      def read(pool) = redis { |conn| Fields.new.pool_state(pool, hash(conn, pool_key(pool))) }
 
-      def read_app = redis { |conn| Store.app_state(hash(conn, app_key)) }
+      def read_app = redis { |conn| Fields.new.app_state(hash(conn, app_key)) }
 
       def now_ms(conn = nil)
         return redis { |c| now_ms(c) } unless conn

@@ -28,8 +28,16 @@ module MiddleManagement
         [:pending_at, :bigint, {}],
         [:quantity, :integer, {}],
         [:wanted, :integer, {}],
-        [:history, :string, { limit: 1000 }]
+        [:history, :string, { limit: 1000 }],
+        [:look_at, :bigint, {}]
       ].freeze
+      # Added after the first release: a table installed before lacks them,
+      # and works without them until the app adds them (UPGRADE).
+      LATER_COLUMNS = %w[look_at].freeze
+      UPGRADE = "the coordination store's table lacks %s: the app's next due look is not shared, so a job " \
+                "scheduled by a process that exits waits for another's periodic look; run " \
+                "`rails generate middle_management:install && rails db:migrate` " \
+                "(MiddleManagement::Store.install outside Rails) to add it".freeze
 
       # `model`: an ActiveRecord class whose connection reaches the jobs' database.
       def initialize(model)
@@ -43,13 +51,19 @@ module MiddleManagement
 
       def install
         with_connection do |conn|
-          next if conn.table_exists?(TABLE)
+          if conn.table_exists?(TABLE)
+            COLUMNS.each do |name, type, options|
+              conn.add_column(TABLE, name, type, **options) unless conn.column_exists?(TABLE, name)
+            end
+            next
+          end
 
           conn.create_table(TABLE, id: false) do |t|
             COLUMNS.each { |name, type, options| t.column(name, type, **options) }
           end
           conn.add_index(TABLE, :process_type, unique: true)
         end
+        @missing = nil
         heartbeats.install
         # Outside the store's statement time limit: building an index on a
         # big queue takes what it takes, once, at install.
@@ -61,35 +75,44 @@ module MiddleManagement
 
       def heartbeats = (@heartbeats ||= Heartbeats.new(@model))
 
+      # A lease with no expiry or one further off than a lease lasts, and a
+      # last decision in the future, were written by no claim (by hand, or
+      # a clock that jumped): they never hold a claim up.
       def claim(pools, holder: Store.holder, ttl: LEASE_TTL, gap: 0)
         with_connection do |conn|
           now = now_sql(conn)
-          claimed = update(conn, <<~SQL, holder, Integer(ttl), APP, Integer(gap))
+          claimed = update(conn, <<~SQL, holder, Integer(ttl), APP, LEASE_TTL_MAX, Integer(gap), Fields::SKEW)
             UPDATE #{TABLE} SET lease_holder = ?, lease_expires_at = #{now} + ?
-            WHERE process_type = ? AND (lease_holder IS NULL OR lease_expires_at < #{now})
-              AND (decided_at IS NULL OR decided_at <= #{now} - ? OR pending_at IS NOT NULL)
+            WHERE process_type = ?
+              AND (lease_holder IS NULL OR lease_expires_at IS NULL OR lease_expires_at < #{now}
+                   OR lease_expires_at > #{now} + ?)
+              AND (decided_at IS NULL OR decided_at <= #{now} - ? OR decided_at > #{now} + ? OR pending_at IS NOT NULL)
           SQL
           missing = [APP, *pools] - rows(conn, [APP, *pools]).map { |row| row["process_type"] }
           if missing.any?
             missing.each { |name| create_row(conn, name) }
             next claim(pools, holder: holder, ttl: ttl, gap: gap) if claimed.zero?
           end
-          app = select(conn, "SELECT window_opens_at, decided_at, pending_at, lease_expires_at, #{now} AS now " \
-                             "FROM #{TABLE} WHERE process_type = ?", APP)
-          next Store.held(app["now"], app["lease_expires_at"], app["decided_at"], gap) if claimed.zero?
+          row = select(conn, "SELECT #{(%w[window_opens_at decided_at pending_at lease_expires_at] + present(conn, LATER_COLUMNS)).join(", ")}, " \
+                             "#{now} AS now FROM #{TABLE} WHERE process_type = ?", APP)
+          now = Integer(row["now"])
+          fields = Fields.new(now)
+          app = fields.app_state(row)
+          next Store.held(now, row["lease_expires_at"], app, gap) if claimed.zero?
 
-          states = rows(conn, pools).to_h { |row| [row["process_type"], Store.pool_state(row)] }
-          Lease.new(self, holder, Store.app_state(app), states, Integer(app["now"]))
+          states = rows(conn, pools).to_h { |pool_row| [pool_row["process_type"], fields.pool_state(pool_row["process_type"], pool_row)] }
+          Lease.new(self, holder, app, states, now, problems: fields.problems + missing_problems(conn))
         end
       end
 
-      def settle(holder, claimed_at, window_opens_at, pools)
+      def settle(holder, claimed_at, times, pools)
         with_connection do |conn|
-          next settle_in_steps(conn, holder, claimed_at, window_opens_at, pools) if sqlite?(conn)
+          times = times.slice(:window_opens_at, *present(conn, LATER_COLUMNS).map(&:to_sym))
+          next settle_in_steps(conn, holder, claimed_at, times, pools) if sqlite?(conn)
 
           conn.transaction(requires_new: true) do
             pools.each { |pool, changes| update_pool(conn, pool, changes) }
-            settled = record_decision(conn, holder, claimed_at, window_opens_at, release: true).positive?
+            settled = record_decision(conn, holder, claimed_at, times, release: true).positive?
             raise ::ActiveRecord::Rollback unless settled
 
             settled
@@ -114,19 +137,21 @@ module MiddleManagement
         end
       end
 
-      # A call for `quantity` failed: what Heroku has is unknown again.
-      def forget_quantity(pool, quantity)
+      # Heroku has `quantity` of `pool`: it answered a call, or its
+      # formation was read.
+      def confirm_quantity(pool, quantity)
         with_connection do |conn|
-          update(conn, "UPDATE #{TABLE} SET quantity = NULL WHERE process_type = ? AND quantity = ?", pool, quantity)
+          create_row(conn, pool) if rows(conn, [pool]).empty?
+          update(conn, "UPDATE #{TABLE} SET quantity = ? WHERE process_type = ?", Integer(quantity), pool)
         end
       end
 
       def read(pool)
-        with_connection { |conn| rows(conn, [pool]).first&.then { |row| Store.pool_state(row) } || PoolState.new }
+        with_connection { |conn| rows(conn, [pool]).first&.then { |row| Fields.new.pool_state(pool, row) } || PoolState.new }
       end
 
       def read_app
-        with_connection { |conn| rows(conn, [APP]).first&.then { |row| Store.app_state(row) } || AppState.new }
+        with_connection { |conn| rows(conn, [APP]).first&.then { |row| Fields.new.app_state(row) } || AppState.new }
       end
 
       def now_ms
@@ -138,8 +163,8 @@ module MiddleManagement
       # On SQLite a transaction would hold its one write lock across Ruby
       # code, where the app's inserts wait for it with the GVL held: each
       # step is a statement of its own, under the lease (kept until the last).
-      def settle_in_steps(conn, holder, claimed_at, window_opens_at, pools)
-        return false unless record_decision(conn, holder, claimed_at, window_opens_at, release: false).positive?
+      def settle_in_steps(conn, holder, claimed_at, times, pools)
+        return false unless record_decision(conn, holder, claimed_at, times, release: false).positive?
 
         pools.each { |pool, changes| update_pool(conn, pool, changes) }
         release(holder).positive?
@@ -152,9 +177,10 @@ module MiddleManagement
                      "WHERE process_type = ?", *changes.values, pool)
       end
 
-      def record_decision(conn, holder, claimed_at, window_opens_at, release:)
-        update(conn, <<~SQL, window_opens_at, Integer(claimed_at), APP, holder)
-          UPDATE #{TABLE} SET window_opens_at = ?, decided_at = #{now_sql(conn)},
+      # `times`: the app's window and next look, as far as the table has them.
+      def record_decision(conn, holder, claimed_at, times, release:)
+        update(conn, <<~SQL, *times.values, Integer(claimed_at), APP, holder)
+          UPDATE #{TABLE} SET #{times.keys.map { |name| "#{name} = ?" }.join(", ")}, decided_at = #{now_sql(conn)},
             pending_at = CASE WHEN pending_at <= ? THEN NULL ELSE pending_at END
             #{", lease_holder = NULL, lease_expires_at = NULL" if release}
           WHERE process_type = ? AND lease_holder = ?
@@ -169,6 +195,18 @@ module MiddleManagement
       end
 
       def create_row(conn, name) = insert_ignoring_duplicates(conn, TABLE, %w[process_type], "?", name)
+
+      # Those of `names` the table has (looked up once per store).
+      def present(conn, names) = names - missing_columns(conn)
+
+      def missing_columns(conn)
+        @missing ||= LATER_COLUMNS - conn.columns(TABLE).map(&:name)
+      end
+
+      def missing_problems(conn)
+        missing = missing_columns(conn)
+        missing.empty? ? [] : [[:upgrade, format(UPGRADE, missing.join(", "))]]
+      end
 
     end
   end

@@ -21,23 +21,37 @@ use super::pool::{Call, PoolState};
 use super::request::{Answer, Request};
 use super::signal::Signal;
 use super::status::{PoolStatus, Status};
+use super::wakes::Wakes;
 use crate::backoff::{rate_limit_pause, Backoff, RATE_LIMITED_PAUSE};
 use crate::heroku::HerokuError;
 
 const RETRY_BASE: Duration = Duration::from_secs(1);
+
+pub(crate) struct Flusher {
+    done: Arc<Signal>,
+    deadline: Duration,
+    looks: bool,
+}
 const RETRY_MAX: Duration = Duration::from_secs(120);
 
+/// What reaches the loop besides the hooks' wake-ups (`Wakes`): few, and
+/// each one answered or acted on.
 pub(crate) enum Input {
-    Wake {
-        pool: usize,
-        due_in: Option<Duration>,
-    },
     Watch,
+    /// The Scheduler task: every pool decides now and checks Heroku.
+    Check,
     Answer {
         pool: usize,
         answer: Answer,
     },
-    Flush(Arc<Signal>),
+    /// Set the signal once every pool has settled, or interrupt it after
+    /// this long (from when the loop hears it); with `looks`, a look due
+    /// within that time is waited for too.
+    Flush {
+        done: Arc<Signal>,
+        timeout: Duration,
+        looks: bool,
+    },
     Shutdown,
 }
 
@@ -50,10 +64,12 @@ pub(crate) struct Engine<A> {
     origin: Instant,
     /// A long-running process looks at the queue this often (zero: never).
     count_interval: Duration,
+    wakes: Arc<Wakes>,
     backoff: Backoff,
     /// No call before this instant: a retry backoff or a rate-limit pause.
     gate: Duration,
-    flushers: Vec<Arc<Signal>>,
+    /// Flushes waiting for every pool to settle, each until its deadline.
+    flushers: Vec<Flusher>,
     rng: u64,
 }
 
@@ -62,6 +78,7 @@ impl<A: FormationApi> Engine<A> {
         api: A,
         pools: Vec<PoolState>,
         count_interval: Duration,
+        wakes: Arc<Wakes>,
         outbox: Arc<Outbox>,
         status: Arc<Mutex<Status>>,
         dry_run: bool,
@@ -78,6 +95,7 @@ impl<A: FormationApi> Engine<A> {
             dry_run,
             origin,
             count_interval,
+            wakes,
             backoff: Backoff::new(RETRY_BASE, RETRY_MAX),
             gate: Duration::ZERO,
             flushers: Vec::new(),
@@ -101,12 +119,12 @@ impl<A: FormationApi> Engine<A> {
                     () = sleep_until(until) => {}
                 }
             } else {
-                let input = match wake {
-                    Some(at) => tokio::select! {
-                        input = inputs.recv() => Some(input),
-                        () = sleep_until(at) => None,
-                    },
-                    None => Some(inputs.recv().await),
+                let wakes = self.wakes.clone();
+                let far = self.origin + self.now() + Duration::from_secs(86_400);
+                let input = tokio::select! {
+                    input = inputs.recv() => Some(input),
+                    () = wakes.notify.notified() => None,
+                    () = sleep_until(wake.unwrap_or(far)) => None,
                 };
                 match input {
                     Some(None) | Some(Some(Input::Shutdown)) => break, // every handle is gone, or asked to stop
@@ -147,26 +165,34 @@ impl<A: FormationApi> Engine<A> {
     fn take(&mut self, input: Input) {
         let now = self.now();
         match input {
-            Input::Wake { pool, due_in } => {
-                if let Some(p) = self.pools.get_mut(pool) {
-                    p.wake(now, due_in);
-                }
-            }
             Input::Watch => self.pools.iter_mut().for_each(|p| p.watch(now)),
+            Input::Check => self.pools.iter_mut().for_each(PoolState::check),
             Input::Answer { pool, answer } => {
                 let period = self.count_interval;
                 if let Some(p) = self.pools.get_mut(pool) {
                     p.answered(now, answer, period);
                 }
             }
-            Input::Flush(done) => self.flushers.push(done),
+            Input::Flush { done, timeout, looks } => self.flushers.push(Flusher {
+                done,
+                deadline: now + timeout,
+                looks,
+            }),
             Input::Shutdown => {}
         }
     }
 
     fn stop(&mut self) {
-        for waiter in self.flushers.drain(..) {
-            waiter.interrupt();
+        for flusher in self.flushers.drain(..) {
+            flusher.done.interrupt();
+        }
+    }
+
+    /// The hooks' news and due jobs since the last tick.
+    fn hear_wakes(&mut self) {
+        for (i, pool) in self.pools.iter_mut().enumerate() {
+            let (news, due_at) = self.wakes.take(i);
+            pool.heard(news, due_at);
         }
     }
 
@@ -177,14 +203,17 @@ impl<A: FormationApi> Engine<A> {
             .iter()
             .any(PoolState::has_pending)
             .then_some(self.gate.max(now));
+        let flushes_end = self.flushers.iter().map(|f| f.deadline).min();
         self.pools
             .iter()
             .filter_map(|p| p.next_wake(now))
             .chain(calls)
+            .chain(flushes_end)
             .min()
     }
 
     async fn tick(&mut self) {
+        self.hear_wakes();
         let now = self.now();
         let flushing = !self.flushers.is_empty();
         let why = self
@@ -243,12 +272,17 @@ impl<A: FormationApi> Engine<A> {
             return;
         };
         self.note_rate_limit(self.now(), reply.rate_limit_remaining);
+        let outbox = &self.outbox;
         batch.retain_mut(|(i, call)| {
             let pool = &mut self.pools[*i];
             let Some(has) = pool.config.workers_in(&reply.value) else {
                 return true;
             };
             pool.succeeded(has);
+            outbox.event(Event::Learned {
+                pool: pool.config.name.clone(),
+                quantity: has,
+            });
             call.from = call.from.or(Some(has));
             has != call.quantity
         });
@@ -358,14 +392,22 @@ impl<A: FormationApi> Engine<A> {
         }
     }
 
-    /// Flush waiters are released once every pool has settled: no news
-    /// undecided, no decision under way, no call left to make.
+    /// Flush waiters are released once every pool has settled (see
+    /// `PoolState::settled`), and given up at their deadline.
     fn answer_flushers(&mut self) {
-        if self.pools.iter().all(PoolState::settled) {
-            for waiter in self.flushers.drain(..) {
-                waiter.set();
+        let now = self.now();
+        let pools = &self.pools;
+        self.flushers.retain(|f| {
+            let looks_until = f.looks.then_some(f.deadline);
+            if pools.iter().all(|p| p.settled(looks_until)) {
+                f.done.set();
+            } else if f.deadline <= now {
+                f.done.interrupt();
+            } else {
+                return true;
             }
-        }
+            false
+        });
     }
 
     /// xorshift64*: jitter only needs to differ between processes.

@@ -40,6 +40,8 @@ pub enum Event {
         error: HerokuError,
         retry_in: Option<Duration>,
     },
+    /// Heroku's formation, read before a call: what it has is confirmed.
+    Learned { pool: String, quantity: u32 },
     /// Anything else worth a log line.
     Notice { level: Level, message: String },
 }
@@ -52,6 +54,7 @@ impl Event {
                 retry_in: Some(_), ..
             } => Level::Warn,
             Event::CallFailed { .. } => Level::Error,
+            Event::Learned { .. } => Level::Debug,
             Event::Notice { level, .. } => *level,
         }
     }
@@ -100,7 +103,18 @@ impl Event {
                 };
                 format!("could not scale {}: {error}; {next}", pools.join(", "))
             }
+            Event::Learned { pool, quantity } => format!("Heroku has {pool} at {quantity}"),
             Event::Notice { message, .. } => message.clone(),
+        }
+    }
+
+    /// What Heroku is now known to have, for the app's record: a pool and
+    /// its quantity. A dry run's imaginary Heroku says yes to every call.
+    pub fn confirmed(&self) -> Option<(&str, u32)> {
+        match self {
+            Event::Scaled { pool, to, .. } => Some((pool, *to)),
+            Event::Learned { pool, quantity } => Some((pool, *quantity)),
+            _ => None,
         }
     }
 }

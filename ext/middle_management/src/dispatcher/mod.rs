@@ -2,8 +2,9 @@
 //! single-threaded tokio runtime that owns every Heroku call.
 //!
 //! Threading model:
-//! - Hooks on the app's threads call [`Dispatcher::wake`]: an unbounded
-//!   channel send, which never blocks and never fails the caller.
+//! - Hooks on the app's threads call [`Dispatcher::wake`]: a count and a
+//!   notify ([`Wakes`]), which never blocks, never fails the caller and
+//!   takes no memory however many wake-ups the loop has not read.
 //! - The dispatcher thread never calls Ruby. It asks (a [`Request`]: decide
 //!   for these pools) and tells (an [`Event`]: what happened) through an
 //!   [`Outbox`] that one Ruby thread waits on with the GVL released; that
@@ -22,6 +23,7 @@ pub mod pool;
 pub mod request;
 mod signal;
 pub mod status;
+mod wakes;
 #[cfg(test)]
 mod tests;
 
@@ -42,10 +44,12 @@ use pool::PoolState;
 pub use request::{Answer, Decided, Request, Why};
 pub use signal::Signal;
 pub use status::{PoolStatus, Status};
+use wakes::Wakes;
 
 use crate::heroku::{Client, ClientConfig, HerokuError};
 
 struct Shared {
+    wakes: Arc<Wakes>,
     inputs: UnboundedSender<Input>,
     /// Wakes the loop while it leaves wake-ups unread (watch, flush, shutdown).
     urgent: Arc<Notify>,
@@ -88,14 +92,17 @@ impl Dispatcher {
         let count = pools.len();
         let urgent = Arc::new(Notify::new());
         let engine_urgent = urgent.clone();
+        let origin = tokio::time::Instant::now();
+        let wakes = Arc::new(Wakes::new(count, origin));
         let engine = Engine::new(
             api,
             pools,
             config.count_interval,
+            wakes.clone(),
             outbox.clone(),
             status.clone(),
             dry_run,
-            tokio::time::Instant::now(),
+            origin,
         );
         std::thread::Builder::new()
             .name("middle_management".into())
@@ -109,6 +116,7 @@ impl Dispatcher {
             .expect("spawning the dispatcher thread");
         Dispatcher {
             shared: ManuallyDrop::new(Shared {
+                wakes,
                 inputs,
                 urgent,
                 outbox,
@@ -132,7 +140,13 @@ impl Dispatcher {
     /// ahead. Never blocks; false when the pool does not exist or the thread
     /// is gone.
     pub fn wake(&self, pool: usize, due_in: Option<Duration>) -> bool {
-        pool < self.pools && self.send(Input::Wake { pool, due_in })
+        self.shared.wakes.wake(pool, due_in)
+    }
+
+    /// Every pool decides now and checks that Heroku has what the app's
+    /// record says (`rake middle_management:scale`); flush to wait for it.
+    pub fn check(&self) -> bool {
+        self.urgent(Input::Check)
     }
 
     /// This process is long-running (a web server, a worker): it decides now
@@ -158,11 +172,18 @@ impl Dispatcher {
     }
 
     /// Asks every pool with news to decide now and the calls decisions left
-    /// to be made; the signal is set once every pool has settled. Blocking
-    /// on it is the caller's business (Ruby releases the GVL to do so).
-    pub fn flush(&self) -> Arc<Signal> {
+    /// to be made; the signal is set once every pool has settled (its calls
+    /// confirmed; with `looks`, no look due within `timeout` either), and
+    /// interrupted when the timeout passes. Blocking on it is the caller's
+    /// business (Ruby releases the GVL to do so).
+    pub fn flush(&self, timeout: Duration, looks: bool) -> Arc<Signal> {
         let done = Arc::new(Signal::default());
-        if !self.urgent(Input::Flush(done.clone())) {
+        let flush = Input::Flush {
+            done: done.clone(),
+            timeout,
+            looks,
+        };
+        if !self.urgent(flush) {
             done.interrupt();
         }
         done

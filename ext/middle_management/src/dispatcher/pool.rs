@@ -44,6 +44,11 @@ pub struct PoolState {
     /// Hook wakes so far, and how many of them a decision has covered.
     news: u64,
     covered: u64,
+    /// Asked to check the record against Heroku (the Scheduler task).
+    check: bool,
+    /// A call failed and is to be tried again: what the app wants is not
+    /// yet what Heroku confirmed.
+    unconfirmed: bool,
     asked: Option<Asked>,
     /// No decision for news before this: the app's window is closed, a
     /// lease is held, a call is backing off.
@@ -69,6 +74,8 @@ impl PoolState {
             config,
             news: 0,
             covered: 0,
+            check: false,
+            unconfirmed: false,
             asked: None,
             not_before: Duration::ZERO,
             retry_at: Duration::ZERO,
@@ -82,13 +89,19 @@ impl PoolState {
         }
     }
 
-    /// A hook saw a job change; `due_in`: a job scheduled that far ahead.
-    pub fn wake(&mut self, now: Duration, due_in: Option<Duration>) {
-        self.news += 1;
-        if let Some(due_in) = due_in {
-            let lead = self.config.policy.wake_lead();
-            self.schedule(now + due_in.saturating_sub(lead));
+    /// What the hooks said (`Wakes::take`): the news so far, and a job
+    /// due then (from the loop's origin), which wants a decision a wake
+    /// lead before.
+    pub fn heard(&mut self, news: u64, job_due_at: Option<Duration>) {
+        self.news = self.news.max(news);
+        if let Some(at) = job_due_at {
+            self.schedule(at.saturating_sub(self.config.policy.wake_lead()));
         }
+    }
+
+    /// Decide now, and check that Heroku has what the record says.
+    pub fn check(&mut self) {
+        self.check = true;
     }
 
     pub fn watch(&mut self, now: Duration) {
@@ -112,7 +125,9 @@ impl PoolState {
             }
             self.asked = None; // never answered: ask again
         }
-        if flushing && self.has_news() && now >= self.retry_at {
+        if self.check && now >= self.retry_at {
+            Some(Why::Check)
+        } else if flushing && self.has_news() && now >= self.retry_at {
             Some(Why::Flush)
         } else if now < self.not_before {
             None
@@ -152,11 +167,16 @@ impl PoolState {
         }
         match answer {
             Answer::Decided(decided) => self.decided(now, decided),
-            Answer::Held { retry_in } => {
+            Answer::Held { retry_in, look_in } => {
                 let retry_at = now + retry_in.max(HELD_RETRY_MIN);
-                // A periodic look another process has just made is as good as ours.
-                if matches!(why, Some(Why::News | Why::Due | Why::Flush)) {
+                // A periodic look another process has just made is as good
+                // as ours, but the look it asked for is the app's to make:
+                // whoever made it may have gone since (the record says when).
+                if matches!(why, Some(Why::News | Why::Due | Why::Flush | Why::Check)) {
                     self.not_before = self.not_before.max(retry_at);
+                }
+                if let Some(look_in) = look_in {
+                    self.schedule(now + look_in);
                 }
                 self.retried(why, retry_at);
             }
@@ -174,13 +194,17 @@ impl PoolState {
     fn retried(&mut self, why: Option<Why>, retry_at: Duration) {
         match why {
             Some(Why::Due) => self.schedule(retry_at),
-            Some(Why::Flush) => self.retry_at = retry_at,
+            Some(Why::Flush | Why::Check) => self.retry_at = retry_at,
             _ => {}
         }
     }
 
     fn decided(&mut self, now: Duration, decided: Decided) {
         self.covered = self.covered.max(decided.news);
+        self.check = false;
+        // A fresh decision: a call it asks for is confirmed when it succeeds,
+        // and none means Heroku has (or the window waits for) what it wants.
+        self.unconfirmed = false;
         self.wanted = Some(decided.wanted);
         self.known = decided.send.or(decided.from);
         self.counts = decided.counts;
@@ -228,15 +252,25 @@ impl PoolState {
     pub fn retry_after_failure(&mut self, retry_at: Duration) {
         self.not_before = self.not_before.max(retry_at);
         self.schedule(retry_at);
+        self.unconfirmed = true;
     }
 
     pub fn succeeded(&mut self, quantity: u32) {
         self.known = Some(quantity);
+        self.unconfirmed = false;
     }
 
-    /// Nothing left for an exiting process to do here.
-    pub fn settled(&self) -> bool {
-        !self.has_news() && self.asked.is_none() && self.pending.is_none()
+    /// Nothing left for a flush to see done: no news undecided, no
+    /// decision under way, no call unmade or unconfirmed; and, for a flush
+    /// that waits for looks until `looks_until`, no look due before then
+    /// (the app's window opening, say).
+    pub fn settled(&self, looks_until: Option<Duration>) -> bool {
+        !self.has_news()
+            && !self.check
+            && !self.unconfirmed
+            && self.asked.is_none()
+            && self.pending.is_none()
+            && looks_until.map_or(true, |until| self.due_at.map_or(true, |at| at.max(self.not_before) > until))
     }
 
     /// The earliest instant at which this pool wants attention.

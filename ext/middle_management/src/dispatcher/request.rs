@@ -13,6 +13,9 @@ use crate::policy::Reason;
 /// In order of urgency: a request for several reasons goes as the first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Why {
+    /// The Scheduler task: decide now and check that Heroku has what the
+    /// app's record says.
+    Check,
     /// The process is exiting: decide now.
     Flush,
     /// A job changed in this process.
@@ -34,6 +37,7 @@ impl Why {
             Why::Boot => "boot",
             Why::Periodic => "periodic",
             Why::Flush => "flush",
+            Why::Check => "check",
         }
     }
 }
@@ -51,8 +55,12 @@ pub enum Answer {
     /// Decided from a fresh count, and recorded in the store.
     Decided(Decided),
     /// Another process holds the lease, or decided a moment ago: try again
-    /// after `retry_in` if this was news.
-    Held { retry_in: Duration },
+    /// after `retry_in` if this was news. `look_in`: the app's next look, as
+    /// its record says (a job due, a window opening, a delay running out).
+    Held {
+        retry_in: Duration,
+        look_in: Option<Duration>,
+    },
     /// Could not decide (the store or a count failed, logged by Ruby).
     Failed,
 }

@@ -23,6 +23,7 @@ use super::pool::PoolState;
 use super::request::{Answer, Decided, Request, Why};
 use super::signal::Signal;
 use super::status::Status;
+use super::wakes::Wakes;
 use crate::decision::{decide, Counts, Occasion, Record};
 use crate::heroku::{HerokuError, Reply};
 use crate::pacing::PacingConfig;
@@ -91,6 +92,7 @@ fn pool(name: &str, max: u32) -> PoolConfig {
 /// The dispatcher, with this test as its Ruby side and its app's store.
 struct Harness {
     origin: Instant,
+    wakes: Arc<Wakes>,
     inputs: UnboundedSender<Input>,
     urgent: Arc<Notify>,
     outbox: Arc<Outbox>,
@@ -108,6 +110,8 @@ struct Harness {
     /// Another process holds the lease until then (time from the start):
     /// requests meanwhile are answered "held", or "left" when exiting.
     held_until: Option<Duration>,
+    /// The app's next look, as the record says it (for held answers).
+    look_in: Option<Duration>,
 }
 
 impl Harness {
@@ -120,10 +124,12 @@ impl Harness {
         let (inputs, receiver) = unbounded_channel();
         let origin = Instant::now();
         let states = pools.iter().cloned().map(PoolState::new).collect();
+        let wakes = Arc::new(Wakes::new(pools.len(), origin));
         let engine = Engine::new(
             api.clone(),
             states,
             count_interval,
+            wakes.clone(),
             outbox.clone(),
             Arc::new(Mutex::new(Status::default())),
             false,
@@ -134,6 +140,7 @@ impl Harness {
         let count = pools.len();
         Harness {
             origin,
+            wakes,
             inputs,
             urgent,
             outbox,
@@ -149,6 +156,7 @@ impl Harness {
             requests: Vec::new(),
             events: Vec::new(),
             held_until: None,
+            look_in: None,
         }
     }
 
@@ -157,10 +165,7 @@ impl Harness {
     }
 
     fn wake(&self, pool: usize) {
-        self.inputs
-            .send(Input::Wake { pool, due_in: None })
-            .ok()
-            .unwrap();
+        assert!(self.wakes.wake(pool, None));
     }
 
     /// Runs for `duration` of the paused clock, answering every request
@@ -182,21 +187,11 @@ impl Harness {
         }
     }
 
-    /// As the Ruby side does: a call that will be retried did not reach
-    /// Heroku, so the record forgets its quantity.
+    /// As the Ruby side does: the record holds what Heroku confirmed.
     fn event(&mut self, event: Event) {
-        if let Event::CallFailed {
-            calls,
-            retry_in: Some(_),
-            ..
-        } = &event
-        {
-            for (name, quantity) in calls {
-                let i = self.pools.iter().position(|p| &p.name == name).unwrap();
-                if self.records[i].quantity == Some(*quantity) {
-                    self.records[i].quantity = None;
-                }
-            }
+        if let Some((name, quantity)) = event.confirmed() {
+            let i = self.pools.iter().position(|p| p.name == name).unwrap();
+            self.records[i].quantity = Some(quantity);
         }
         self.events.push(event);
     }
@@ -211,7 +206,7 @@ impl Harness {
             // As the store answers: a held lease is tried again shortly.
             let retry_in = (until - self.origin.elapsed()).min(Duration::from_millis(200));
             for i in 0..request.news.len() {
-                self.send(i, Answer::Held { retry_in });
+                self.send(i, Answer::Held { retry_in, look_in: self.look_in });
             }
             return;
         }
@@ -226,16 +221,13 @@ impl Harness {
                 runnable: self.jobs[i],
                 ..Counts::default()
             };
-            let v = decide(
-                &self.pools[i],
-                self.pacing,
-                &record,
-                &counts,
-                now,
-                Occasion::Change,
-            );
+            let occasion = match request.why {
+                Why::Check | Why::Periodic => Occasion::Verify,
+                _ => Occasion::Change,
+            };
+            let v = decide(&self.pools[i], self.pacing, &record, &counts, now, occasion);
             self.records[i] = Record {
-                quantity: v.send.or(record.quantity),
+                quantity: record.quantity,
                 window_opens_at: None,
                 memory: v.memory.clone(),
             };
@@ -244,7 +236,7 @@ impl Harness {
                 news: *news,
                 wanted: v.wanted,
                 reason: v.reason,
-                from: record.quantity,
+                from: record.quantity.filter(|_| !v.verify),
                 send: v.send,
                 counts,
                 window_opens_in: v
@@ -274,10 +266,24 @@ impl Harness {
     }
 
     async fn flush(&mut self) -> bool {
+        self.flush_within(SEC).await
+    }
+
+    async fn flush_within(&mut self, timeout: Duration) -> bool {
+        self.flush_with(timeout, false).await
+    }
+
+    /// `looks`: wait for the looks due within `timeout` too.
+    async fn flush_with(&mut self, timeout: Duration, looks: bool) -> bool {
         let done = Arc::new(Signal::default());
-        self.inputs.send(Input::Flush(done.clone())).ok().unwrap();
+        let flush = Input::Flush {
+            done: done.clone(),
+            timeout,
+            looks,
+        };
+        self.inputs.send(flush).ok().unwrap();
         self.urgent.notify_one();
-        for _ in 0..100 {
+        for _ in 0..timeout.as_millis() / 10 {
             self.run_for(Duration::from_millis(10)).await;
             if done.wait(Duration::ZERO) {
                 return true;
@@ -440,6 +446,69 @@ async fn an_exiting_process_that_meets_a_held_lease_tries_again_until_its_flush_
     assert!(h.flush().await, "decided once the lease was free");
     let calls: Vec<Formation> = h.calls().into_iter().map(|(_, f)| f).collect();
     assert_eq!(calls, vec![set("worker", 2)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flush_is_not_done_until_heroku_confirmed_the_call() {
+    // Heroku answers 503 for longer than the flush lasts: the flush says so
+    // (the exiting process warns and leaves its news), and the record never
+    // said Heroku had the workers.
+    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
+    for _ in 0..20 {
+        h.api.failures.lock().push_back(api_error(503, "unavailable"));
+    }
+    h.jobs[0] = 5;
+    h.wake(0);
+    assert!(!h.flush_within(3 * SEC).await, "a call that failed is not settled");
+    assert!(h.calls().len() >= 2, "tried again within the flush: {:?}", h.calls());
+    assert_eq!(h.records[0].quantity, Some(0), "only what Heroku confirmed (its formation, read first)");
+
+    // Heroku recovers during the flush: done once the retry is confirmed.
+    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
+    h.api.failures.lock().push_back(api_error(503, "unavailable"));
+    h.jobs[0] = 5;
+    h.wake(0);
+    assert!(h.flush_within(3 * SEC).await);
+    assert_eq!(h.records[0].quantity, Some(5));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_held_decision_makes_the_look_the_apps_record_asks_for() {
+    // Another process decided a moment ago and asked for a look in 10 s (a
+    // job it scheduled); it may be gone by then: this one looks.
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, 60 * SEC);
+    h.held_until = Some(SEC / 2);
+    h.look_in = Some(10 * SEC);
+    h.inputs.send(Input::Watch).ok().unwrap();
+    h.urgent.notify_one();
+    h.run_for(15 * SEC).await;
+    let whys: Vec<(u64, Why)> = h.requests.iter().map(|(at, why)| (*at, *why)).collect();
+    assert_eq!(whys, vec![(0, Why::Boot), (100, Why::Due)]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_scheduler_task_checks_heroku_and_repairs_the_record() {
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, Duration::ZERO);
+    h.records[0].quantity = Some(1); // the record says 1; Heroku has 0
+    h.jobs[0] = 1;
+    h.inputs.send(Input::Check).ok().unwrap();
+    h.urgent.notify_one();
+    assert!(h.flush().await);
+    assert_eq!(h.requests[0].1, Why::Check);
+    assert_eq!(h.calls(), vec![(0, set("worker", 1))], "Heroku read, and set to what the work needs");
+
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_scheduler_task_waits_for_the_window_it_meets() {
+    let mut h = Harness::start(vec![pool("worker", 10)], 10 * SEC, Duration::ZERO);
+    h.jobs[0] = 1;
+    h.wake(0);
+    h.run_for(2 * SEC).await; // a call at 0: the app's window opens at 10
+    h.jobs[0] = 4;
+    h.inputs.send(Input::Check).ok().unwrap();
+    assert!(h.flush_with(15 * SEC, true).await, "the look due at 10 is within the task's time");
+    assert_eq!(h.calls(), vec![(0, set("worker", 1)), (10, set("worker", 4))]);
 }
 
 /// The simulator (`crate::simulation`) makes the dispatcher's decisions: on

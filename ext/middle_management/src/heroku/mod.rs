@@ -366,11 +366,16 @@ impl Client {
             bytes.extend_from_slice(&chunk);
         }
 
+        // A body may echo the token: it is scrubbed whole, before an excerpt
+        // cuts it where the marker would no longer match.
+        let scrubbed = |bytes: &[u8]| {
+            error::scrub(String::from_utf8_lossy(bytes).into_owned(), &self.inner.leak_markers)
+        };
         if !status.is_success() {
             return Err(HerokuError::from_response(
                 status.as_u16(),
                 status.canonical_reason(),
-                &bytes,
+                scrubbed(&bytes).as_bytes(),
                 rate_limit_remaining,
             ));
         }
@@ -391,7 +396,7 @@ impl Client {
                 status: status.as_u16(),
                 detail: format!(
                     "expected {expected} ({err}); body: {:?}",
-                    error::excerpt(&bytes, error::EXCERPT_CHARS)
+                    error::excerpt(scrubbed(&bytes).as_bytes(), error::EXCERPT_CHARS)
                 ),
             }),
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use magnus::{Error, IntoValue, RHash, Ruby, Symbol, Value};
 
 use super::counts::{RbCounts, RbRecord};
-use super::errors::configuration_error;
+use super::errors::{configuration_error, guarded};
 use super::event::RbEvent;
 use super::gvl::without_gvl;
 use super::request::RbRequest;
@@ -17,7 +17,7 @@ use super::settings::dispatcher_config;
 use super::verdict::RbVerdict;
 use crate::decision::{self, Occasion};
 use crate::dispatcher::{
-    Answer, Decided, Dispatcher, DispatcherConfig, Message, Status,
+    Answer, Decided, Dispatcher, DispatcherConfig, Message, PoolConfig, Status,
 };
 
 #[magnus::wrap(
@@ -36,46 +36,58 @@ fn duration(seconds: f64) -> Duration {
 
 impl RbDispatcher {
     pub fn new(ruby: &Ruby, settings: RHash) -> Result<Self, Error> {
-        let config = dispatcher_config(ruby, settings)?;
-        let dispatcher =
-            Dispatcher::start(config.clone()).map_err(|e| configuration_error(e.to_string()))?;
-        Ok(RbDispatcher {
-            dispatcher,
-            config: Arc::new(config),
+        guarded("starting the dispatcher", || {
+            let config = dispatcher_config(ruby, settings)?;
+            let dispatcher = Dispatcher::start(config.clone())
+                .map_err(|e| configuration_error(e.to_string()))?;
+            Ok(RbDispatcher {
+                dispatcher,
+                config: Arc::new(config),
+            })
         })
     }
 
-    /// The hot path of every hook: a channel send.
-    pub fn wake(&self, pool: usize, due_in: Option<f64>) -> bool {
-        self.dispatcher.wake(pool, due_in.map(duration))
+    /// The hot path of every hook: a count and a notify.
+    pub fn wake(&self, pool: usize, due_in: Option<f64>) -> Result<bool, Error> {
+        guarded("wake", || Ok(self.dispatcher.wake(pool, due_in.map(duration))))
     }
 
-    pub fn watch(&self) -> bool {
-        self.dispatcher.watch()
+    pub fn watch(&self) -> Result<bool, Error> {
+        guarded("watch", || Ok(self.dispatcher.watch()))
+    }
+
+    /// Every pool decides now and checks Heroku (the Scheduler task).
+    pub fn check(&self) -> Result<bool, Error> {
+        guarded("check", || Ok(self.dispatcher.check()))
     }
 
     /// The next Request or Event, or nil after `timeout` seconds
     /// (or an interrupt).
     pub fn next_message(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Option<Value>, Error> {
-        let outbox = rb_self.dispatcher.outbox();
-        let waiting = outbox.clone();
-        match without_gvl(
-            move || outbox.pop(duration(timeout)),
-            move || waiting.interrupt(),
-        ) {
-            Some(Message::Request(request)) => Ok(Some(RbRequest(request).into_value_with(ruby))),
-            Some(Message::Event(event)) => Ok(Some(RbEvent(event).into_value_with(ruby))),
-            _ => Ok(None),
-        }
+        guarded("next_message", || {
+            let outbox = rb_self.dispatcher.outbox();
+            let waiting = outbox.clone();
+            match without_gvl(
+                move || outbox.pop(duration(timeout)),
+                move || waiting.interrupt(),
+            ) {
+                Some(Message::Request(request)) => Ok(Some(RbRequest(request).into_value_with(ruby))),
+                Some(Message::Event(event)) => Ok(Some(RbEvent(event).into_value_with(ruby))),
+                _ => Ok(None),
+            }
+        })
     }
 
     /// How far `pool`'s runnable count need go: past it, more work changes
     /// nothing its decision says (`Policy::count_cap`).
     pub fn count_cap(&self, pool: usize) -> Result<u64, Error> {
+        guarded("count_cap", || Ok(self.pool(pool)?.policy.count_cap()))
+    }
+
+    fn pool(&self, pool: usize) -> Result<&PoolConfig, Error> {
         self.config
             .pools
             .get(pool)
-            .map(|config| config.policy.count_cap())
             .ok_or_else(|| configuration_error(format!("no pool #{pool}")))
     }
 
@@ -89,29 +101,31 @@ impl RbDispatcher {
         now_ms: u64,
         occasion: Symbol,
     ) -> Result<RbVerdict, Error> {
-        let occasion = match occasion.name()?.as_ref() {
-            "change" => Occasion::Change,
-            "exit_alone" => Occasion::ExitAlone,
-            "verify" => Occasion::Verify,
-            other => return Err(configuration_error(format!("no occasion {other:?}"))),
-        };
-        let config = self
-            .config
-            .pools
-            .get(pool)
-            .ok_or_else(|| configuration_error(format!("no pool #{pool}")))?;
-        let verdict = decision::decide(config, self.config.pacing, &record.0, &counts.0, now_ms, occasion);
-        Ok(RbVerdict {
-            verdict,
-            from: record.0.quantity,
-            counts: counts.0,
-            now_ms,
+        guarded("verdict", || {
+            let occasion = match occasion.name()?.as_ref() {
+                "change" => Occasion::Change,
+                "exit_alone" => Occasion::ExitAlone,
+                "verify" => Occasion::Verify,
+                other => return Err(configuration_error(format!("no occasion {other:?}"))),
+            };
+            let config = self.pool(pool)?;
+            let verdict = decision::decide(config, self.config.pacing, &record.0, &counts.0, now_ms, occasion);
+            Ok(RbVerdict {
+                verdict,
+                from: record.0.quantity,
+                counts: counts.0,
+                now_ms,
+            })
         })
     }
 
     /// The verdict for `pool` is recorded in the store (`settled`), or it
     /// could not be (the lease was lost: nothing is sent).
-    pub fn decided(&self, pool: usize, news: u64, verdict: &RbVerdict, settled: bool) -> bool {
+    pub fn decided(&self, pool: usize, news: u64, verdict: &RbVerdict, settled: bool) -> Result<bool, Error> {
+        guarded("decided", || Ok(self.answer_decided(pool, news, verdict, settled)))
+    }
+
+    fn answer_decided(&self, pool: usize, news: u64, verdict: &RbVerdict, settled: bool) -> bool {
         let v = &verdict.verdict;
         let window_opens_in = v
             .window_opens_at
@@ -132,38 +146,47 @@ impl RbDispatcher {
         self.dispatcher.answer(pool, Answer::Decided(decided))
     }
 
-    /// Another process holds the lease or has just decided.
-    pub fn held(&self, pool: usize, retry_in: f64) -> bool {
-        self.dispatcher.answer(
-            pool,
-            Answer::Held {
+    /// Another process holds the lease or has just decided; `look_in`:
+    /// seconds until the app's next look, as its record says, or nil.
+    pub fn held(&self, pool: usize, retry_in: f64, look_in: Option<f64>) -> Result<bool, Error> {
+        guarded("held", || {
+            let answer = Answer::Held {
                 retry_in: duration(retry_in),
-            },
-        )
+                look_in: look_in.map(duration),
+            };
+            Ok(self.dispatcher.answer(pool, answer))
+        })
     }
 
     /// The decision could not be made (logged by Ruby).
-    pub fn failed(&self, pool: usize) -> bool {
-        self.dispatcher.answer(pool, Answer::Failed)
+    pub fn failed(&self, pool: usize) -> Result<bool, Error> {
+        guarded("failed", || Ok(self.dispatcher.answer(pool, Answer::Failed)))
     }
 
-    /// Decides and sends what is pending now, waiting up to `timeout` seconds.
-    pub fn flush(&self, timeout: f64) -> bool {
-        let done = self.dispatcher.flush();
-        let waiting = done.clone();
-        without_gvl(
-            move || done.wait(duration(timeout)),
-            move || waiting.interrupt(),
-        )
-        .unwrap_or(false)
+    /// Decides and sends what is pending now, waiting up to `timeout`
+    /// seconds: true once Heroku confirmed every call (and, with `looks`,
+    /// no look is due within the timeout).
+    pub fn flush(&self, timeout: f64, looks: bool) -> Result<bool, Error> {
+        guarded("flush", || {
+            let done = self.dispatcher.flush(duration(timeout), looks);
+            let waiting = done.clone();
+            Ok(without_gvl(
+                move || done.wait(duration(timeout)),
+                move || waiting.interrupt(),
+            )
+            .unwrap_or(false))
+        })
     }
 
     pub fn status(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
-        status_hash(ruby, &rb_self.dispatcher.status())
+        guarded("status", || status_hash(ruby, &rb_self.dispatcher.status()))
     }
 
-    pub fn shutdown(&self) {
-        self.dispatcher.shutdown();
+    pub fn shutdown(&self) -> Result<(), Error> {
+        guarded("shutdown", || {
+            self.dispatcher.shutdown();
+            Ok(())
+        })
     }
 }
 

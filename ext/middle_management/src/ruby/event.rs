@@ -34,22 +34,14 @@ impl RbEvent {
         match self.0 {
             Event::Scaled { .. } => Some("scale.middle_management"),
             Event::CallFailed { .. } => Some("error.middle_management"),
-            Event::Notice { .. } => None,
+            Event::Learned { .. } | Event::Notice { .. } => None,
         }
     }
 
-    /// Pool name => quantity of a failed call that will be retried: it did
-    /// not reach Heroku, so the app's record must not say it did. Nil
-    /// otherwise.
-    pub fn unsent_calls(ruby: &Ruby, rb_self: &Self) -> Result<Option<RHash>, Error> {
-        match &rb_self.0 {
-            Event::CallFailed {
-                calls,
-                retry_in: Some(_),
-                ..
-            } => Ok(Some(formation_hash(ruby, calls)?)),
-            _ => Ok(None),
-        }
+    /// [pool name, quantity] Heroku is now known to have, for the app's
+    /// record (which holds only what Heroku confirmed); nil otherwise.
+    pub fn confirmed(&self) -> Option<(String, u32)> {
+        self.0.confirmed().map(|(pool, quantity)| (pool.to_owned(), quantity))
     }
 
     /// The notification's payload (README, "Logging and notifications").
@@ -94,7 +86,7 @@ impl RbEvent {
                 let retry_in = retry_in.map(|d| d.as_secs_f64());
                 set("retry_in", retry_in.into_value_with(ruby))?;
             }
-            Event::Notice { .. } => {}
+            Event::Learned { .. } | Event::Notice { .. } => {}
         }
         Ok(hash)
     }

@@ -13,7 +13,7 @@ mod settings;
 mod simulation;
 mod verdict;
 
-use magnus::{function, method, prelude::*, Error, Ruby};
+use magnus::{function, method, prelude::*, typed_data::TypedData, Error, Ruby};
 
 use counts::{RbCounts, RbRecord};
 use dispatcher::RbDispatcher;
@@ -35,13 +35,14 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_singleton_method("new", function!(RbDispatcher::new, 1))?;
     class.define_method("wake", method!(RbDispatcher::wake, 2))?;
     class.define_method("watch", method!(RbDispatcher::watch, 0))?;
+    class.define_method("check", method!(RbDispatcher::check, 0))?;
     class.define_method("next_message", method!(RbDispatcher::next_message, 1))?;
     class.define_method("count_cap", method!(RbDispatcher::count_cap, 1))?;
     class.define_method("verdict", method!(RbDispatcher::verdict, 5))?;
     class.define_method("decided", method!(RbDispatcher::decided, 4))?;
-    class.define_method("held", method!(RbDispatcher::held, 2))?;
+    class.define_method("held", method!(RbDispatcher::held, 3))?;
     class.define_method("failed", method!(RbDispatcher::failed, 1))?;
-    class.define_method("flush", method!(RbDispatcher::flush, 1))?;
+    class.define_method("flush", method!(RbDispatcher::flush, 2))?;
     class.define_method("status", method!(RbDispatcher::status, 0))?;
     class.define_method("shutdown", method!(RbDispatcher::shutdown, 0))?;
 
@@ -53,7 +54,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     event.define_method("level", method!(RbEvent::level, 0))?;
     event.define_method("message", method!(RbEvent::message, 0))?;
     event.define_method("notification", method!(RbEvent::notification, 0))?;
-    event.define_method("unsent_calls", method!(RbEvent::unsent_calls, 0))?;
+    event.define_method("confirmed", method!(RbEvent::confirmed, 0))?;
     event.define_method("payload", method!(RbEvent::payload, 0))?;
 
     let counts = native.define_class("Counts", ruby.class_object())?;
@@ -70,6 +71,15 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     verdict.define_method("memory", method!(RbVerdict::memory, 0))?;
     verdict.define_method("reason", method!(RbVerdict::reason, 0))?;
     verdict.define_method("look_again_in", method!(RbVerdict::look_again_in, 0))?;
+
+    // Each wrapped class is looked up by name once, now: the first lookup
+    // made as the process exits could raise, and magnus unwraps it.
+    RbRequest::class(ruby);
+    RbEvent::class(ruby);
+    RbVerdict::class(ruby);
+    RbCounts::class(ruby);
+    RbRecord::class(ruby);
+    RbDispatcher::class(ruby);
     Ok(())
 }
 

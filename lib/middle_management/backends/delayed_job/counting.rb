@@ -8,6 +8,15 @@ module MiddleManagement
       # what a hundred do; `capped` says the count stopped there. Everything
       # else reads locked rows only, which are few (at most workers ×
       # concurrency, plus locks Delayed Job has given up on).
+      #
+      # The statements read in the order jobs move: runnable (unlocked, or
+      # a stale lock), then running (a live lock), then scheduled ahead (a
+      # failed run's retry). Each statement sees the table as it is when it
+      # runs: read the other way round, a job a worker locked between two of
+      # them went from the part not yet read to the part already read, seen
+      # by neither, and its busy dyno was scaled away. In this order a job
+      # that moves meanwhile is counted twice at worst (one more worker for
+      # a moment), never missed.
       module Counting
         module_function
 
@@ -16,12 +25,13 @@ module MiddleManagement
           now = ::Delayed::Job.db_time_now
           stale = now - ::Delayed::Worker.max_run_time
           live_lock = jobs.where("locked_at >= ?", stale)
-          DeadLocks.release(live_lock)
-          holders = live_lock.group(:locked_by).count # one row per busy worker
+          DeadLocks.release(live_lock) # first: the jobs it releases are runnable
           due = jobs.where("run_at <= ?", now)
           # Split so that each part reads one index: an OR of the two would
-          # read both in full before any LIMIT applies.
+          # read both in full before any LIMIT applies. Unlocked first: a
+          # stale lock becomes a live one, never an unlocked job a stale one.
           runnable = up_to(due.where(locked_at: nil), cap) + stale_locks(due, stale, cap)
+          holders = live_lock.group(:locked_by).count # one row per busy worker
           next_run_at = jobs.where("run_at > ?", now).where(locked_at: nil).minimum(:run_at)
           Counts.new(runnable: runnable, running: holders.values.sum, capped: !cap.nil? && runnable >= cap,
                      next_run_in: next_run_at && (next_run_at - now).to_f,

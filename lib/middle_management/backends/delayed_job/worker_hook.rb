@@ -20,7 +20,10 @@ module MiddleManagement
         protected # as Delayed::Worker has it
 
         # A draining worker takes no job. Asked again once a job is locked
-        # (the app may have decided meanwhile), it gives that job straight back.
+        # (the app may have decided meanwhile), it gives that job straight
+        # back, and wakes the dispatcher: a count running meanwhile may have
+        # read the runnable jobs before the give-back and the running ones
+        # after it (Counting's order is the usual flow's, not this one's).
         def reserve_job
           return nil if MiddleManagement.draining?
 
@@ -28,6 +31,7 @@ module MiddleManagement
           return job unless job && MiddleManagement.draining?(fresh: true)
 
           ::Delayed::Job.where(id: job.id, locked_by: name).update_all(locked_at: nil, locked_by: nil)
+          MiddleManagement.agent&.wake(job.queue)
           nil
         end
       end

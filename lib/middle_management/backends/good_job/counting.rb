@@ -19,6 +19,15 @@ module MiddleManagement
       # Runnable jobs are counted up to the cap over GoodJob's own partial
       # index on scheduled_at; held jobs are read through its locked_by_id
       # index, so the cost does not grow with the queue.
+      #
+      # Held jobs are read first, and the runnable count leaves out those
+      # very rows by id. Each statement sees the table as it is when it
+      # runs, and a held job stays an unfinished one until it is done: a job
+      # taken between the two reads is runnable to the second (counted
+      # once), one done meanwhile is running to the first. Subtracting the
+      # number held from the number due instead would, when a held job is
+      # done between the reads, subtract it from jobs that never included
+      # it, and hide a runnable one.
       module Counting
         PROCESS_EXPIRY = 300 # s: GoodJob::Process::EXPIRED_INTERVAL
 
@@ -30,11 +39,10 @@ module MiddleManagement
         # GoodJob 4's pauses are on (enable_pauses); `now`: a Time.
         def count(conn, queues, cap, heartbeats:, paused: false, now: Time.now)
           takeable = paused ? method(:unpaused) : ->(_table) { "TRUE" }
-          held = held(conn, queues, takeable, now)
-          due_held = held.count { |row| row["due"].to_i == 1 }
+          held = held(conn, queues, now)
+          not_held = held.empty? ? "TRUE" : "id NOT IN (#{held.map { |row| conn.quote(row["id"]) }.join(", ")})"
           due_now = ["scheduled_at IS NULL", "scheduled_at <= #{conn.quote(now)}"]
-          due = up_to(conn, due_now.map { |due| "#{due} AND #{takeable.call("")}" }, queues, cap && cap + due_held)
-          runnable = [due - due_held, 0].max
+          runnable = up_to(conn, due_now.map { |due| "#{due} AND #{takeable.call("")} AND #{not_held}" }, queues, cap)
           Counts.new(runnable: runnable, running: held.size, capped: !cap.nil? && runnable >= cap,
                      next_run_in: next_run_in(conn, queues, takeable, now), busy_dynos: dynos(held, heartbeats))
         end
@@ -64,13 +72,11 @@ module MiddleManagement
           end
         end
 
-        # Rows with their process's host and pid (for the busy dynos), and
-        # whether the runnable count meets them (`due`).
-        def held(conn, queues, takeable, now)
+        # Rows' ids (which the runnable count leaves out) with their
+        # process's host and pid (for the busy dynos).
+        def held(conn, queues, now)
           conn.select_all(<<~SQL, "MiddleManagement::GoodJob").to_a
-            SELECT CASE WHEN (j.scheduled_at IS NULL OR j.scheduled_at <= #{conn.quote(now)}) AND #{takeable.call("j.")}
-                        THEN 1 ELSE 0 END AS due,
-                   p.state ->> 'hostname' AS host, p.state ->> 'pid' AS pid
+            SELECT j.id, p.state ->> 'hostname' AS host, p.state ->> 'pid' AS pid
             FROM good_jobs j LEFT JOIN good_job_processes p ON p.id = j.locked_by_id
             WHERE j.finished_at IS NULL AND j.locked_by_id IS NOT NULL AND #{queues.call("j.queue_name")}
               AND (#{advisory_locked("good_jobs", "j.active_job_id")}

@@ -8,6 +8,14 @@ module MiddleManagement
       # due and future jobs of the schedule and retry sets, and busy jobs (the
       # WorkSet, refreshed by every Sidekiq process's 5 s heartbeat, with this
       # process's own running jobs, which its heartbeat may not show yet).
+      #
+      # Read in the order jobs move: the sorted sets (Sidekiq's poller moves
+      # due jobs from them to their queue), then the queues (a fetch takes
+      # from them), then the busy jobs. Each read sees Redis as it is then:
+      # read the other way round, a job the poller moved between two reads
+      # went from the part not yet read to the one already read, seen by
+      # neither. (Between a fetch and the next heartbeat a job is in no
+      # structure at all: Sidekiq.busy_lag and the wake of its start cover it.)
       module Counting
         SORTED_SETS = %w[schedule retry].freeze # Sidekiq::ScheduledSet and Sidekiq::RetrySet's keys
         # A pool that takes some queues only must read the sorted sets' jobs
@@ -16,10 +24,11 @@ module MiddleManagement
 
         module_function
 
-        # `running_here`: the queues of this process's running jobs.
+        # `running_here`: gives the queues of this process's running jobs
+        # (called last, as the busy jobs are read).
         def count(pool, running_here:)
           now = Time.now.to_f
-          runnable = queue_lengths.sum { |queue, size| pool.covers?(queue) ? size : 0 }
+          runnable = 0
           next_run_at = nil
           truncated = false
           SORTED_SETS.each do |set|
@@ -28,9 +37,10 @@ module MiddleManagement
             next_run_at = [next_run_at, upcoming].compact.min
             truncated ||= stopped
           end
+          runnable += queue_lengths.sum { |queue, size| pool.covers?(queue) ? size : 0 }
           note_truncated(pool) if truncated
           here = Dyno.current&.name
-          busy = busy_elsewhere(pool) + running_here.select { |queue| pool.covers?(queue) }.map { here }
+          busy = busy_elsewhere(pool) + running_here.call.select { |queue| pool.covers?(queue) }.map { here }
           Counts.new(runnable: runnable, running: busy.size, next_run_in: next_run_at && [next_run_at - now, 0.0].max,
                      busy_dynos: busy, capped: truncated)
         end

@@ -16,6 +16,13 @@ module MiddleManagement
       # A paused queue's rows count only as running: nothing claims them.
       # Times are this process's clock, as Solid Queue judges its own
       # (Time.current), bound as ActiveRecord writes them on any database.
+      #
+      # Tables are read in the order jobs move through them: scheduled
+      # (due or not), blocked, ready, claimed. Each statement sees the
+      # tables as they are when it runs: read the other way round, a job a
+      # worker claimed (or the dispatcher made ready) between two of them
+      # went from the table not yet read to the one already read, and was
+      # seen by neither. In this order such a job is counted twice at worst.
       module Counting
         ALIVE_FOR = 300.0 # s: SolidQueue.process_alive_threshold's default
         # Solid Queue's queue for a job naming none. A recurring task with no
@@ -35,27 +42,34 @@ module MiddleManagement
         # no zone in its time_zone, the app's); `now`: a Time.
         def count(tables, pool, cap, heartbeats:, now: Time.now, alive_for: ALIVE_FOR, time_zone: nil)
           paused = tables.pauses.pluck(:queue_name)
+          runnable, waiting_for = runnable(tables, ->(relation) { on_queues(relation, pool, paused) }, now, cap)
           running = running(tables, pool, now - alive_for)
-          runnable = runnable(tables, pool, paused, now, cap)
+          next_run_in = [*waiting_for, recurring_in(tables, pool, paused, now, time_zone)].compact.min&.to_f
           Counts.new(runnable: runnable, running: running.size, capped: !cap.nil? && runnable >= cap,
-                     next_run_in: next_run_in(tables, pool, paused, now, time_zone),
-                     busy_dynos: dynos(running, heartbeats))
+                     next_run_in: next_run_in, busy_dynos: dynos(running, heartbeats))
         end
 
-        # Each part only as far as the cap has room left, ordered as the index
-        # it walks, so that the walk stops at the LIMIT whatever the planner
-        # believes (a LIMIT alone may scan a backlog of other queues' rows).
-        def runnable(tables, pool, paused, now, cap)
-          parts = [tables.ready.order(:queue_name, :priority, :job_id),
-                   tables.scheduled.where("scheduled_at <= ?", now).order(:scheduled_at),
-                   tables.blocked.where("expires_at < ?", now).order(:expires_at)]
-          parts.reduce(0) do |counted, part|
-            left = cap && Integer(cap) - counted
-            break counted if left && left <= 0
+        # [runnable jobs up to `cap`, seconds until the next scheduled job and
+        # the next block's expiry], each table read whole (its later rows,
+        # then its due ones) in the order jobs move: scheduled, blocked, ready.
+        # `on`: a relation on the pool's unpaused queues.
+        def runnable(tables, on, now, cap)
+          cap &&= Integer(cap)
+          scheduled = on.call(tables.scheduled).where("scheduled_at > ?", now).minimum(:scheduled_at)
+          counted = up_to(on.call(tables.scheduled).where("scheduled_at <= ?", now).order(:scheduled_at), cap)
+          unblocked = on.call(tables.blocked).where("expires_at >= ?", now).minimum(:expires_at)
+          counted += up_to(on.call(tables.blocked).where("expires_at < ?", now).order(:expires_at), cap && cap - counted)
+          counted += up_to(on.call(tables.ready).order(:queue_name, :priority, :job_id), cap && cap - counted)
+          [counted, [scheduled && scheduled - now, unblocked && unblocked - now]]
+        end
 
-            part = on_queues(part, pool, paused)
-            counted + (left ? part.limit(left).count : part.count)
-          end
+        # Up to `left` rows (nil: all), ordered as the index it walks, so that
+        # the walk stops at the LIMIT whatever the planner believes (a LIMIT
+        # alone may scan a backlog of other queues' rows).
+        def up_to(relation, left)
+          return relation.count if left.nil?
+
+          left.positive? ? relation.limit(left).count : 0
         end
 
         # [hostname, pid] of each live claim's process. Claims are few
@@ -68,14 +82,12 @@ module MiddleManagement
                                             .pluck("#{processes}.hostname", "#{processes}.pid")
         end
 
-        def next_run_in(tables, pool, paused, now, time_zone)
-          scheduled = on_queues(tables.scheduled, pool, paused).where("scheduled_at > ?", now).minimum(:scheduled_at)
-          unblocked = on_queues(tables.blocked, pool, paused).where("expires_at >= ?", now).minimum(:expires_at)
-          recurring = Recurring.next_in(schedules(tables, pool, paused), now: now, zone: time_zone) do |schedule|
+        # Seconds until the next recurring task's occurrence, nil if none.
+        def recurring_in(tables, pool, paused, now, time_zone)
+          Recurring.next_in(schedules(tables, pool, paused), now: now, zone: time_zone) do |schedule|
             note([:solid_queue_schedule, schedule.to_s], "Solid Queue recurring schedule #{schedule.inspect} cannot " \
                  "be read here: a running worker enqueues its jobs, so set MIN_WORKERS to 1 or more")
           end
-          [scheduled && scheduled - now, unblocked && unblocked - now, recurring].compact.min&.to_f
         end
 
         # The recurring tasks' schedules on the pool's unpaused queues.
