@@ -30,10 +30,12 @@ RSpec.describe "counts capped where the decision stops seeing" do
 
   def verdict(dispatcher, pool, counts)
     busy = MiddleManagement::BusyDynos.new(pool, counts.busy_dynos)
-    native = MiddleManagement::Internal::Native::Counts.new(counts.runnable, counts.running, counts.next_run_in,
-                                                            busy.top, busy.unnumbered?)
-    record = MiddleManagement::Internal::Native::Record.new(nil, nil, nil)
-    v = dispatcher.verdict(0, native, record, 1_764_000_000_000, :change)
+    @request ||= native_request(dispatcher)
+    outcome = native_decide(dispatcher, @request, now_ms: 1_764_000_000_000, pools: [{
+                              runnable: counts.runnable, running: counts.running, next_run_in: counts.next_run_in,
+                              top_busy_dyno: busy.top, busy_unnumbered: busy.unnumbered?
+                            }])
+    v = outcome.pools.first
     { wanted: v.wanted, needed: v.needed, reason: v.reason, stops_busy: v.stops_busy }
   end
 
@@ -47,7 +49,7 @@ RSpec.describe "counts capped where the decision stops seeing" do
   }.each do |name, (settings, cap, running)|
     it "decides as the exact count does around the cap for #{name}" do
       pool, dispatcher = dispatcher_for(settings)
-      expect(dispatcher.count_cap(0)).to eq(cap)
+      expect(dispatcher.count_caps).to eq([cap])
       decisions = [cap - 1, cap, cap + 1].map do |runnable|
         DelayedJobDatabase.clear
         add_jobs(runnable: runnable, running: running, noise: 25)

@@ -50,7 +50,10 @@ RSpec.describe MiddleManagement::LocalFormation do
 
       expect(response.code).to eq("200")
       expect(response["Content-Type"]).to start_with("application/json")
+      # In id order, as Heroku lists by default.
       list = JSON.parse(response.body)
+      expect(list.map { |process| process["id"] }).to eq(list.map { |process| process["id"] }.sort)
+      list.sort_by! { |process| process["type"] }
       expect(list.map { |process| [process["type"], process["quantity"]] }).to eq([["web", 1], ["worker", 0], ["worker1", 0]])
       web = list.first
       expect(web.keys).to contain_exactly("app", "command", "created_at", "dyno_size", "id", "quantity", "size", "type", "updated_at")
@@ -147,7 +150,7 @@ RSpec.describe MiddleManagement::LocalFormation do
           .to eq([404, { "id" => "not_found", "message" => "Couldn't find that process type (clock)." }])
         expect(error_of(call(:get, "/apps/example/formation/clock")))
           .to eq([404, { "id" => "not_found", "message" => "Couldn't find that process type (clock)." }])
-        expect(error_of(call(:get, "/apps/example/dynos")).first(1)).to eq([404])
+        expect(error_of(call(:get, "/apps/example/releases")).first(1)).to eq([404])
       end
 
       it "answers 403 to credentials that are valid but not for this app" do
@@ -159,10 +162,10 @@ RSpec.describe MiddleManagement::LocalFormation do
         expect(error_of(response)).to eq([403, { "id" => "forbidden", "message" => "You do not have access to the app example." }])
       end
 
-      it "answers invalid_params to quantities that are not non-negative integers, and to extra keys" do
-        ["2", 1.5, -1, nil, true].each do |quantity|
+      it "answers invalid_params to quantities that are neither non-negative integers nor their strings, and to extra keys" do
+        ["two", "1.5", "", "+", "=2", 1.5, -1, nil, true].each do |quantity|
           expect(error_of(call(:patch, "/apps/example/formation/worker", body: { "quantity" => quantity })))
-            .to eq(invalid.("Invalid params: `quantity` must be a non-negative integer."))
+            .to eq(invalid.("Invalid params: `quantity` must be a non-negative integer (or a string: \"3\", \"+1\", \"-1\")."))
         end
         expect(error_of(call(:patch, "/apps/example/formation/worker", body: { "quantity" => 1, "command" => "x" })))
           .to eq(invalid.("Invalid params: unexpected property `command`."))
@@ -186,7 +189,7 @@ RSpec.describe MiddleManagement::LocalFormation do
 
         response = call(:patch, "/apps/example/formation/worker1", body: { "quantity" => 2 })
 
-        expect(error_of(response)).to eq([422, { "id" => "cannot_update_above_limit",
+        expect(error_of(response)).to eq([422, { "id" => "cannot_update_above_limit", "limit" => 1,
                                                  "message" => "Cannot update to more than 1 Eco size dynos per process type." }])
         expect(heroku.quantity("worker1")).to eq(1)
       end

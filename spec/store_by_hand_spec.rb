@@ -62,16 +62,19 @@ RSpec.describe "A coordination store row written by hand" do
         "MIDDLE_MANAGEMENT_API_THROTTLE" => "0", "MIDDLE_MANAGEMENT_SCALE_DOWN_DELAY" => "1h"
       )
       native = MiddleManagement::Internal::Native::Dispatcher.new(config.native_settings)
+      request = native_request(native)
       longest = 0
       100.downto(0) do |runnable|
         lease = store.claim(["worker"], holder: "decider #{runnable}")
         expect(lease).not_to be_held
         state = lease.state("worker")
-        record = MiddleManagement::Internal::Native::Record.new(100, lease.app.window_opens_at, state.history)
-        counts = MiddleManagement::Internal::Native::Counts.new(runnable, 0, nil, nil, false)
-        verdict = native.verdict(0, counts, record, lease.now + ((100 - runnable) * 30_000), :change)
+        outcome = native_decide(native, request, now_ms: lease.now + ((100 - runnable) * 30_000),
+                                                 window_opens_at: lease.app.window_opens_at,
+                                                 pools: [{ runnable: runnable, quantity: 100, memory: state.history }])
+        verdict = outcome.pools.first
         longest = [longest, verdict.memory.length].max
-        settled = lease.settle(window_opens_at: verdict.window_opens_at, pools: { "worker" => { wanted: verdict.needed, history: verdict.memory } })
+        settled = lease.settle(window_opens_at: outcome.window_opens_at,
+                               pools: { "worker" => { wanted: verdict.needed, history: verdict.memory } })
         expect(settled).to be(true), "the settle at #{runnable} runnable"
       end
       expect(longest).to be <= MiddleManagement::Store::Fields::HISTORY_MAX

@@ -77,7 +77,7 @@ module MiddleManagement
 
     def handle(message)
       case message
-      when Internal::Native::Request then @decision.run(message)
+      when Internal::Bridge::Request then @decision.run(message)
       when Internal::Native::Event then event(message)
       end
     end

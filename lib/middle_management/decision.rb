@@ -5,38 +5,30 @@ module MiddleManagement
   # and the app's record, record the verdicts and free the lease in one
   # step, and answer the dispatcher, which makes the calls they ask for.
   class Decision
-    # Why the dispatcher asks => how long after the app's last decision this
-    # one may be skipped: news from many processes costs one count per gap.
-    NEWS_GAP = 1.0 # seconds, at most API_THROTTLE
-
     def initialize(agent, dispatcher, configuration, log)
       @agent = agent
       @dispatcher = dispatcher
       @pools = configuration.pools
+      @caps = dispatcher.count_caps # per pool: past this, more work changes nothing the policy says
       @log = log
       @busy = {} # pool name => what the last count said of its busy dynos, for status
       @capped = {} # pool name => the last count stopped at the cap, for status
-      news_gap = [NEWS_GAP, configuration.api_throttle].min
-      @gaps = { news: news_gap, due: news_gap, boot: news_gap, check: news_gap, periodic: configuration.count_interval,
-                flush: 0 }
     end
 
     # Whatever goes wrong (a store or a count that fails, a bad row), the
     # lease is freed and the dispatcher hears that this decision failed.
     def run(request)
-      why = request.why
-      news = request.news
       store = @agent.store
-      lease = store.claim(@pools.map(&:name), gap: (@gaps.fetch(why) * 1000).round)
-      return held(store, why, lease) if lease.held?
+      lease = store.claim(@pools.map(&:name), gap: (request.gap * 1000).round)
+      return held(store, request, lease) if lease.held?
 
-      decide(lease, store, why, news)
+      decide(lease, store, request)
       lease = nil
     rescue SystemExit, SignalException
       raise
     rescue Exception => e # rubocop:disable Lint/RescueException -- a decision must never end the coordinator
       @log.failure("could not decide", e)
-      @pools.each_index { |index| @dispatcher.failed(index) }
+      @dispatcher.failed(request.id)
     ensure
       release(lease)
     end
@@ -58,9 +50,9 @@ module MiddleManagement
     # exiting process leaves its news in the store first (for that decision,
     # if it counted after, or the next one) and then tries again while its
     # exit allows.
-    def held(store, why, held)
-      leave_news(store) if why == :flush && !store.is_a?(Store::Local)
-      @pools.each_index { |index| @dispatcher.held(index, held.retry_in, held.look_in) }
+    def held(store, request, held)
+      leave_news(store) if request.why == :flush && !store.is_a?(Store::Local)
+      @dispatcher.held(request.id, held.retry_in, held.look_in)
     end
 
     def release(lease)
@@ -69,44 +61,46 @@ module MiddleManagement
       @log.failure("could not free the decision lease (it expires by itself)", e)
     end
 
-    # Every pool from a fresh count, one settle for all, then the answers:
-    # the pools' calls go out together, in one batch.
-    def decide(lease, store, why, news)
+    # Every pool from a fresh count, one native decision for them all, one
+    # settle in the store, then the answer: the pools' calls go out
+    # together, in one batch.
+    def decide(lease, store, request)
       lease.problems.each { |key, problem| @log.once([:store_field, key], problem) }
-      local = store.is_a?(Store::Local)
-      occasion = occasion(why, local)
-      verdicts = @pools.each_with_index.map do |pool, index|
-        # No further than the decision can see (the policy's cap).
-        counts = @agent.count(pool, cap: @dispatcher.count_cap(index)) or
-          raise Error, "no job library could count #{pool.name}'s jobs"
-        @capped[pool.name] = counts.capped
-        state = lease.state(pool.name)
-        busy = busy_dynos(pool, counts)
-        native_counts = Internal::Native::Counts.new(counts.runnable, counts.running, counts.next_run_in, busy.top,
-                                                     busy.unnumbered?)
-        record = Internal::Native::Record.new(state.quantity, lease.app.window_opens_at, state.history)
-        verdict = @dispatcher.verdict(index, native_counts, record, lease.now, occasion)
-        @busy[pool.name] = { busy_dynos: busy.names, draining: busy.draining(verdict.needed) }
-        [counts, verdict]
-      end
+      shared = !store.is_a?(Store::Local)
+      counted = @pools.zip(@caps).map { |pool, cap| count(pool, cap, lease) }
+      outcome = @dispatcher.decide(
+        Internal::Bridge::Decide.new(request_id: request.id, now_ms: lease.now, shared_store: shared,
+                                     window_opens_at: lease.app.window_opens_at, pools: counted.map(&:last))
+      )
       # `wanted` is what the work needs: the workers above it drain (Drain).
       # The quantity is not recorded here: only Heroku's answer is (Coordinator).
-      changes = @pools.zip(verdicts).to_h do |pool, (_counts, verdict)|
+      changes = @pools.zip(outcome.pools).to_h do |pool, verdict|
         [pool.name, { wanted: verdict.needed, history: verdict.memory }]
       end
-      window_opens_at = verdicts.filter_map { |_counts, verdict| verdict.window_opens_at }.max
-      look_in = verdicts.filter_map { |_counts, verdict| verdict.look_again_in }.min
-      look_at = look_in && lease.now + (look_in * 1000).ceil
-      settled = lease.settle(window_opens_at: window_opens_at, look_at: look_at, pools: changes)
-      waiting = verdicts.any? { |_counts, verdict| !verdict.send_quantity && verdict.look_again_in }
+      settled = lease.settle(window_opens_at: outcome.window_opens_at, look_at: outcome.look_at, pools: changes)
       # An exiting process cannot wait for the app's window: it leaves its
       # news for the next process to decide.
-      leave_news(store) if why == :flush && !local && waiting
-      @pools.zip(verdicts).each_with_index do |(pool, (counts, verdict)), index|
-        @log.debug(describe(pool, why, counts, verdict, settled))
+      leave_news(store) if request.why == :flush && shared && outcome.waiting
+      @pools.zip(counted, outcome.pools).each do |pool, (counts, busy), verdict|
+        @busy[pool.name] = { busy_dynos: busy.names, draining: busy.draining(verdict.needed) }
+        @log.debug(describe(pool, request.why, counts, verdict, settled))
         warn_stopping_busy(pool, verdict) if settled
-        @dispatcher.decided(index, news[index], verdict, settled)
       end
+      @dispatcher.settle(request.id, settled)
+    end
+
+    # A pool's fresh count, its busy dynos, and what the decision reads of
+    # them with the store's record.
+    def count(pool, cap, lease)
+      counts = @agent.count(pool, cap: cap) or raise Error, "no job library could count #{pool.name}'s jobs"
+      @capped[pool.name] = counts.capped
+      busy = busy_dynos(pool, counts)
+      state = lease.state(pool.name)
+      input = Internal::Bridge::Pool.new(runnable: counts.runnable, running: counts.running,
+                                         next_run_in: counts.next_run_in, top_busy_dyno: busy.top,
+                                         busy_unnumbered: busy.unnumbered?, quantity: state.quantity,
+                                         memory: state.history)
+      [counts, busy, input]
     end
 
     def leave_news(store)
@@ -125,17 +119,6 @@ module MiddleManagement
 
       @log.warn("#{pool.name}: MAX_WORKERS is #{verdict.send_quantity}, so #{pool.name}.#{verdict.stops_busy} " \
                 "is stopped while it works a job")
-    end
-
-    # An exit without a shared store sends what it wants whatever its own
-    # window (nobody else will); a periodic look and the Scheduler task also
-    # check that Heroku has what the record says (someone may have scaled
-    # by hand, or a process died before it could record Heroku's answer).
-    def occasion(why, local)
-      if why == :flush && local then :exit_alone
-      elsif %i[periodic check].include?(why) then :verify
-      else :change
-      end
     end
 
     def describe(pool, why, counts, verdict, settled)

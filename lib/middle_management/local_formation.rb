@@ -20,9 +20,14 @@ module MiddleManagement
   end
 end
 
+require_relative "local_formation/dyno_sizes"
 require_relative "local_formation/formation"
 require_relative "local_formation/api_error"
 require_relative "local_formation/request_validation"
+require_relative "local_formation/update_params"
+require_relative "local_formation/list_range"
+require_relative "local_formation/representations"
+require_relative "local_formation/etag"
 require_relative "local_formation/api"
 require_relative "local_formation/request_log"
 require_relative "local_formation/faults"

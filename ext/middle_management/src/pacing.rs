@@ -15,6 +15,9 @@ use serde::{Deserialize, Serialize};
 pub const MAX_SUPERSEDED: usize = 16;
 /// The longest `Pacer::memory` can be: the store's column holds 1,000.
 pub const MEMORY_MAX_CHARS: usize = 600;
+/// The longest memory read back: the column's size, which the text format
+/// of earlier versions could fill.
+const LEGACY_MAX_CHARS: usize = 1_000;
 
 /// `Pacer::memory` as stored: the latest wish (`d`), when the first wish
 /// came (`f`, ms) and the earlier higher wishes with when they ended (`s`).
@@ -30,14 +33,35 @@ impl Memory {
     /// The memory in `text`, if it is one `Pacer::memory` could have
     /// written by `now` (ms): bounded, its times past, its wishes in order.
     fn read(text: &str, now: Duration) -> Option<Memory> {
-        if text.is_empty() || text.len() > MEMORY_MAX_CHARS {
+        if text.is_empty() || text.len() > LEGACY_MAX_CHARS {
             return None;
         }
-        let memory: Memory = serde_json::from_str(text).ok()?;
+        let memory = serde_json::from_str(text).ok().or_else(|| Memory::read_legacy(text))?;
         let now = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
         let times_past = memory.f.iter().chain(memory.s.iter().map(|(at, _)| at)).all(|&at| at <= now);
         let in_order = memory.s.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 > w[1].1);
-        (times_past && in_order && memory.s.len() <= MAX_SUPERSEDED).then_some(memory)
+        (times_past && in_order).then_some(memory)
+    }
+
+    /// The text earlier versions wrote (`d3 f100000 s105000:8`), read for
+    /// one release so that an upgrade keeps the scale-down delay's memory.
+    fn read_legacy(text: &str) -> Option<Memory> {
+        let mut memory = Memory::default();
+        for token in text.split_whitespace() {
+            let mut chars = token.chars();
+            let tag = chars.next()?;
+            let value = chars.as_str();
+            match tag {
+                'd' => memory.d = Some(value.parse().ok()?),
+                'f' => memory.f = Some(value.parse().ok()?),
+                's' => {
+                    let (at, workers) = value.split_once(':')?;
+                    memory.s.push((at.parse().ok()?, workers.parse().ok()?));
+                }
+                _ => return None,
+            }
+        }
+        Some(memory)
     }
 }
 
@@ -115,6 +139,9 @@ impl Pacer {
                 .into_iter()
                 .map(|(at, workers)| (Duration::from_millis(at), workers))
                 .collect();
+            while pacer.superseded.len() > MAX_SUPERSEDED {
+                pacer.merge_closest(); // a longer memory of an earlier version
+            }
         }
         pacer
     }
@@ -315,6 +342,12 @@ mod tests {
         assert_eq!(back.memory(), memory);
         assert_eq!(back.poll(s(120)), p.poll(s(120)));
         assert_eq!(back.poll(s(141)), p.poll(s(141)));
+
+        let legacy = Pacer::restore(p.config(), Some(8), None, "d3 f100000 s105000:8 s110000:5", s(110));
+        assert_eq!(legacy.memory(), memory, "the text format of earlier versions is read");
+        let long: Vec<String> = (0..40u64).map(|i| format!("s{}:{}", 1_000 + i * 1_000, 100 - i)).collect();
+        let long = Pacer::restore(p.config(), Some(100), None, &format!("d0 f0 {}", long.join(" ")), s(110));
+        assert!(long.superseded.len() <= MAX_SUPERSEDED && long.memory().len() <= MEMORY_MAX_CHARS);
 
         for garbled in [
             "é1",

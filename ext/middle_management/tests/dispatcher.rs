@@ -1,20 +1,25 @@
-//! The dispatcher on its own thread against a real HTTP server on 127.0.0.1
-//! that behaves like Heroku (tests/support/fake_heroku.rs), in real time.
+//! The dispatcher on its own thread against wiremock on 127.0.0.1, in real
+//! time: what it asks of Heroku, and what it makes of the answers.
 
-mod support;
-
+use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use middle_management::decision::{self, Counts, Occasion, Record};
+use base64::Engine;
+use middle_management::decision::{self, Counts, PoolInput};
 use middle_management::dispatcher::{
     Answer, Decided, Dispatcher, DispatcherConfig, Event, Message, PoolConfig, Target,
 };
 use middle_management::heroku::Credentials;
 use middle_management::pacing::PacingConfig;
 use middle_management::policy::{Policy, Sizing};
-use support::fake_heroku::FakeHeroku;
+use serde_json::{json, Value};
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
+const APP: &str = "mm-test-app";
 const TOKEN: &str = "hk-dispatcher-SECRET-5e1d";
+/// What the last answer said; the dispatcher's status shows it.
+const REMAINING: u32 = 4321;
 
 fn worker_pool() -> PoolConfig {
     PoolConfig {
@@ -30,11 +35,11 @@ const PACING: PacingConfig = PacingConfig {
     scale_down_delay: Duration::ZERO,
 };
 
-fn config(heroku: &FakeHeroku, credentials: Credentials) -> DispatcherConfig {
+fn config(heroku: &MockServer, credentials: Credentials) -> DispatcherConfig {
     DispatcherConfig {
         target: Target::Heroku {
-            base_url: heroku.url(),
-            app: heroku.app().to_string(),
+            base_url: heroku.uri(),
+            app: APP.into(),
             credentials,
         },
         pools: vec![worker_pool()],
@@ -45,23 +50,74 @@ fn config(heroku: &FakeHeroku, credentials: Credentials) -> DispatcherConfig {
     }
 }
 
-fn fake() -> FakeHeroku {
-    FakeHeroku::builder()
-        .token(TOKEN)
-        .process("web", 1)
-        .process("worker", 0)
-        .start()
+/// The tests are synchronous, as Ruby is; wiremock's setup is async.
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
-/// Plays the Ruby side, its store a record in memory: answers each request
-/// with a decision (`decision::decide`) on a count of `runnable` jobs,
-/// forgets the quantity of a call that will be retried, and collects every
-/// event until `until` says stop (or 10 s pass).
+fn formation(process_type: &str, quantity: u64) -> Value {
+    json!({ "type": process_type, "quantity": quantity, "size": "Standard-1X", "command": null })
+}
+
+/// Heroku with `web = 1`, `worker = 0` that sets whatever quantity a PATCH
+/// asks; `first` are mounted before, so they answer in its place.
+fn heroku(first: Vec<Mock>) -> MockServer {
+    block_on(async {
+        let server = MockServer::start().await;
+        for mock in first {
+            mock.mount(&server).await;
+        }
+        Mock::given(method("GET"))
+            .and(path(format!("/apps/{APP}/formation")))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!([formation("web", 1), formation("worker", 0)])),
+            )
+            .mount(&server)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path(format!("/apps/{APP}/formation/worker")))
+            .respond_with(|request: &Request| {
+                let quantity = request.body_json::<Value>().unwrap()["quantity"]
+                    .as_u64()
+                    .unwrap();
+                ResponseTemplate::new(200)
+                    .set_body_json(formation("worker", quantity))
+                    .insert_header("RateLimit-Remaining", REMAINING.to_string())
+            })
+            .mount(&server)
+            .await;
+        server
+    })
+}
+
+fn requests(heroku: &MockServer) -> Vec<Request> {
+    block_on(heroku.received_requests()).unwrap()
+}
+
+/// The bodies of the PATCH requests, in order.
+fn patches(heroku: &MockServer) -> Vec<Value> {
+    requests(heroku)
+        .iter()
+        .filter(|r| r.method.as_str() == "PATCH")
+        .map(|r| r.body_json().unwrap())
+        .collect()
+}
+
+/// Plays the Ruby side, its store in memory: answers each request with a
+/// decision (`decision::decide_app`) on a count of `runnable` jobs, records
+/// what Heroku confirmed, and collects every event until `until` says stop
+/// (or 10 s pass).
 fn drive(dispatcher: &Dispatcher, runnable: u64, until: impl Fn(&[Event]) -> bool) -> Vec<Event> {
-    let pool = worker_pool();
+    let policy = worker_pool().policy;
     let deadline = Instant::now() + Duration::from_secs(10);
     let outbox = dispatcher.outbox();
-    let mut record = Record::default();
+    let mut record = PoolInput::default();
+    let mut window_opens_at = None;
     let mut seen = Vec::new();
     while !until(&seen) && Instant::now() < deadline {
         match outbox.pop(Duration::from_millis(50)) {
@@ -70,35 +126,26 @@ fn drive(dispatcher: &Dispatcher, runnable: u64, until: impl Fn(&[Event]) -> boo
                     .duration_since(UNIX_EPOCH)
                     .unwrap()
                     .as_millis() as u64;
-                let counts = Counts {
+                record.counts = Counts {
                     runnable,
                     ..Counts::default()
                 };
-                let v = decision::decide(&pool, PACING, &record, &counts, now_ms, Occasion::Change);
-                let from = record.quantity;
-                record = Record {
-                    quantity: v.send.or(from),
-                    window_opens_at: v.window_opens_at,
-                    memory: v.memory.clone(),
-                };
-                let decided = Decided {
-                    news: request.news[0],
-                    wanted: v.wanted,
-                    reason: v.reason,
-                    from,
-                    send: v.send,
-                    counts,
-                    window_opens_in: None,
-                    look_again_in: v.look_again_in,
-                };
+                let verdict = decision::decide_app(
+                    [&policy],
+                    PACING,
+                    window_opens_at,
+                    std::slice::from_ref(&record),
+                    now_ms,
+                    request.why.occasion(true),
+                );
+                window_opens_at = verdict.window_opens_at;
+                let decided = Decided::new(&verdict.pools[0], &record, now_ms);
+                record.memory = verdict.pools[0].memory.clone();
                 dispatcher.answer(0, Answer::Decided(decided));
             }
             Message::Event(event) => {
-                if let Event::CallFailed {
-                    retry_in: Some(_), ..
-                } = event
-                {
-                    record.quantity = None;
+                if let Some((_, quantity)) = event.confirmed() {
+                    record.quantity = Some(quantity);
                 }
                 seen.push(event);
             }
@@ -118,11 +165,11 @@ fn scaled_to(n: u32) -> impl Fn(&[Event]) -> bool {
 
 #[test]
 fn scales_the_formation_on_heroku() {
-    let heroku = fake();
+    let heroku = heroku(vec![]);
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
     dispatcher.wake(0, None);
     let events = drive(&dispatcher, 7, scaled_to(7));
-    assert!(heroku.wait_for_quantity("worker", 7, Duration::from_secs(5)));
+    assert_eq!(patches(&heroku), vec![json!({ "quantity": 7 })]);
     let line = events
         .iter()
         .find(|e| matches!(e, Event::Scaled { .. }))
@@ -132,25 +179,37 @@ fn scales_the_formation_on_heroku() {
         line,
         "scaled worker 0 -> 7 (7 outstanding, 1 job per worker)"
     );
-    assert_eq!(
-        dispatcher.status().rate_limit_remaining,
-        Some(heroku.rate_limit_remaining())
-    );
+    assert_eq!(dispatcher.status().rate_limit_remaining, Some(REMAINING));
 }
 
 #[test]
-fn basic_auth_with_the_token_as_password_is_accepted() {
-    let heroku = fake();
+fn basic_auth_sends_the_token_as_password() {
+    let heroku = heroku(vec![]);
     let credentials = Credentials::basic("ops@example.com", TOKEN);
     let dispatcher = Dispatcher::start(config(&heroku, credentials)).unwrap();
     dispatcher.wake(0, None);
     drive(&dispatcher, 2, scaled_to(2));
-    assert_eq!(heroku.quantity("worker"), Some(2));
+    let pair = format!("ops@example.com:{TOKEN}");
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(pair)
+    );
+    let requests = requests(&heroku);
+    assert!(!requests.is_empty());
+    for request in requests {
+        assert_eq!(
+            request.headers["authorization"].to_str().unwrap(),
+            expected.as_str()
+        );
+    }
 }
 
 #[test]
 fn a_wrong_token_is_reported_with_herokus_message_and_never_shown() {
-    let heroku = fake();
+    let unauthorized = Mock::given(any()).respond_with(ResponseTemplate::new(401).set_body_json(
+        json!({ "id": "unauthorized", "message": "Invalid credentials provided." }),
+    ));
+    let heroku = heroku(vec![unauthorized]);
     let wrong = "hk-WRONG-token-c0ffee";
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(wrong))).unwrap();
     dispatcher.wake(0, None);
@@ -167,19 +226,21 @@ fn a_wrong_token_is_reported_with_herokus_message_and_never_shown() {
         "{line}"
     );
     assert!(!format!("{line} {failure:?}").contains(wrong));
-    assert_eq!(heroku.quantity("worker"), Some(0));
 }
 
 #[test]
 fn flush_is_bounded_when_heroku_never_answers() {
-    let heroku = fake();
-    heroku.hang();
+    let silent = Mock::given(any())
+        .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(30)));
+    let heroku = heroku(vec![silent]);
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
     dispatcher.wake(0, None);
-    drive(&dispatcher, 4, |_| heroku.request_count() > 0);
+    drive(&dispatcher, 4, |_| !requests(&heroku).is_empty());
     let started = Instant::now();
     assert!(
-        !dispatcher.flush(Duration::from_millis(300), false).wait(Duration::from_millis(300)),
+        !dispatcher
+            .flush(Duration::from_millis(300), false)
+            .wait(Duration::from_millis(300)),
         "nothing was confirmed"
     );
     drop(dispatcher);
@@ -191,8 +252,14 @@ fn flush_is_bounded_when_heroku_never_answers() {
 
 #[test]
 fn three_unavailable_answers_then_the_right_quantity() {
-    let heroku = fake();
-    heroku.fail_next(3, 503, "unavailable", "Heroku is having a moment");
+    let unavailable =
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(503).set_body_json(
+                json!({ "id": "unavailable", "message": "Heroku is having a moment" }),
+            ))
+            .up_to_n_times(3)
+            .expect(3);
+    let heroku = heroku(vec![unavailable]);
     let dispatcher = Dispatcher::start(config(&heroku, Credentials::bearer(TOKEN))).unwrap();
     dispatcher.wake(0, None);
     let events = drive(&dispatcher, 5, scaled_to(5));
@@ -213,12 +280,10 @@ fn three_unavailable_answers_then_the_right_quantity() {
         })
         .count();
     assert_eq!(retries, 1);
-    let requests: Vec<(String, Option<u16>)> = heroku
-        .requests()
+    let methods: Vec<String> = requests(&heroku)
         .iter()
-        .map(|r| (r.method.clone(), r.status))
+        .map(|r| r.method.to_string())
         .collect();
-    let expected = [("GET", 503), ("PATCH", 503), ("GET", 503), ("PATCH", 200)];
-    assert_eq!(requests, expected.map(|(m, s)| (m.to_string(), Some(s))));
-    assert_eq!(heroku.quantity("worker"), Some(5));
+    assert_eq!(methods, ["GET", "PATCH", "GET", "PATCH"]);
+    assert_eq!(patches(&heroku).last(), Some(&json!({ "quantity": 5 })));
 }

@@ -1,49 +1,43 @@
-require "digest"
+require "time"
 
 module MiddleManagement
   module LocalFormation
-    # The formation endpoints of Heroku's Platform API, without HTTP: a
-    # method, a path and headers in, a status and a JSON-ready value out.
+    # The endpoints of Heroku's Platform API that scaling uses, without HTTP:
+    # a method, a path and headers in; a status, a JSON-ready value and
+    # headers out. The formation's, and what Heroku's CLI reads around them
+    # (the app, the account, the dynos), so `heroku ps:scale` works here.
     # Kept apart from the server so faults and rate limiting (which Heroku
     # applies before any of this) stay out of the API's logic.
     class Api
+      FORMATION_RANGES = %w[id type].freeze
+      DYNO_RANGES = %w[id name].freeze
+
       attr_reader :app, :app_id, :formation
 
       # forbidden_tokens: valid credentials without access to this app (403).
-      def initialize(app:, app_id:, token:, formation:, forbidden_tokens: [])
+      # supervisor: lists the running dynos (else the formation implies them).
+      def initialize(app:, app_id:, token:, formation:, forbidden_tokens: [], supervisor: nil)
         @app = app
         @app_id = app_id
         @token = token
         @forbidden_tokens = forbidden_tokens
         @formation = formation
+        @supervisor = supervisor
+        @representations = Representations.new(app: app, app_id: app_id)
       end
 
-      # headers: lower-cased names. Returns [status, body].
+      # headers: lower-cased names. Returns [status, body, headers].
       def call(method, path, headers, body)
         RequestValidation.check_version!(headers["accept"])
         forbidden = authorized_elsewhere?(headers["authorization"])
-        app, type = route!(path)
-        raise ApiError.endpoint_not_found unless %w[GET PATCH].include?(method)
+        endpoint, app, type = route!(method, path)
+        return [200, @representations.account, {}] if endpoint == :account
         raise ApiError.app_not_found unless app == @app || app == @app_id
         raise ApiError.forbidden(@app) if forbidden
 
-        method == "GET" ? read(type) : write(type, RequestValidation.parse_body!(headers["content-type"], body))
+        answer(endpoint, type, headers, body)
       rescue ApiError => e
-        [e.status, e.body]
-      end
-
-      def render(process)
-        {
-          "app" => { "id" => @app_id, "name" => @app },
-          "command" => process.command,
-          "created_at" => process.created_at,
-          "dyno_size" => { "id" => size_id(process.size), "name" => process.size },
-          "id" => process.id,
-          "quantity" => process.quantity,
-          "size" => process.size,
-          "type" => process.type,
-          "updated_at" => process.updated_at
-        }
+        [e.status, e.body, {}]
       end
 
       private
@@ -57,38 +51,62 @@ module MiddleManagement
         raise ApiError.unauthorized
       end
 
-      # Only /apps/{app}/formation and /apps/{app}/formation/{type}; each
-      # segment is percent-decoded on its own so an encoded "/" stays inside it.
-      def route!(path)
+      # Each segment is percent-decoded on its own so an encoded "/" stays inside it.
+      def route!(method, path)
         segments = path.sub(%r{\A/}, "").split("/", -1).map { |segment| decode(segment) }
-        case segments
-        in ["apps", app, "formation"] then [app, nil]
-        in ["apps", app, "formation", type] then [app, type]
+        case [method, *segments]
+        in ["GET", "account"] then [:account]
+        in ["GET", "apps", app] then [:app, app]
+        in ["GET", "apps", app, "formation"] then [:formation_list, app]
+        in ["PATCH", "apps", app, "formation"] then [:batch_update, app]
+        in ["GET", "apps", app, "formation", type] then [:formation_info, app, type]
+        in ["PATCH", "apps", app, "formation", type] then [:update, app, type]
+        in ["GET", "apps", app, "dynos"] then [:dyno_list, app]
         else raise ApiError.endpoint_not_found
         end
       end
 
-      def read(type)
-        return [200, @formation.all.sort_by(&:type).map { |process| render(process) }] unless type
+      def answer(endpoint, type, headers, body)
+        case endpoint
+        when :app then [200, @representations.app, {}]
+        when :formation_list then list(FORMATION_RANGES, headers["range"]) { formation_list }
+        when :formation_info then [200, @representations.formation(find!(type)), {}]
+        when :dyno_list then list(DYNO_RANGES, headers["range"]) { dynos }
+        else write(type, RequestValidation.parse_body!(headers["content-type"], body))
+        end
+      end
 
-        process = @formation.find(type) || raise(ApiError.type_not_found(type))
-        [200, render(process)]
+      def formation_list = @formation.all.map { |process| @representations.formation(process) }
+
+      def find!(type) = @formation.find(type) || raise(ApiError.type_not_found(type))
+
+      # The range is read first: a bad one is refused before any work.
+      def list(attributes, range)
+        ListRange.new(range, attributes).apply(yield)
       end
 
       def write(type, body)
-        updates = type ? [RequestValidation.single_update!(body, type)] : RequestValidation.batch_updates!(body)
-        updated = @formation.update(updates).map { |process| render(process) }
-        [200, type ? updated.first : updated]
+        updates = type ? [UpdateParams.single!(body, type)] : UpdateParams.batch!(body)
+        updated = @formation.update(updates).map { |process| @representations.formation(process) }
+        [200, type ? updated.first : updated, {}]
       rescue Formation::UnknownType => e
         raise ApiError.type_not_found(e.identity)
       rescue Formation::AboveLimit => e
         raise ApiError.above_limit(e.limit, e.size)
       end
 
-      # Heroku gives every dyno size a fixed uuid; one derived from the name
-      # is as stable.
-      def size_id(name)
-        Digest::SHA1.hexdigest(name.downcase).unpack("a8a4a4a4a12").join("-")
+      def dynos
+        processes = @formation.all.to_h { |process| [process.type, process] }
+        statuses = @supervisor ? @supervisor.dynos : processes.values.flat_map { |process| implied(process) }
+        statuses.filter_map { |status| processes[status.type] && @representations.dyno(status, processes[status.type]) }
+      end
+
+      # Without a supervisor, the dynos a formation entry stands for, all up.
+      def implied(process)
+        (1..process.quantity).map do |number|
+          Supervisor::Status.new(name: "#{process.type}.#{number}", type: process.type, number: number, state: :up,
+                                 up_since: Time.iso8601(process.updated_at))
+        end
       end
 
       def decode(segment)

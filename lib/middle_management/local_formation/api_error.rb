@@ -4,17 +4,19 @@ module MiddleManagement
   module LocalFormation
     # An error answer in Heroku's shape: a status and `{"id", "message"}`.
     # The ids and messages are Heroku's own, so clients can be tested against
-    # exactly what they will parse in production.
+    # exactly what they will parse in production. Some carry more, as
+    # Heroku's do: the `limit` that was reached.
     class ApiError < StandardError
       attr_reader :status, :id
 
-      def initialize(status, id, message)
+      def initialize(status, id, message, **extra)
         @status = status
         @id = id
+        @extra = extra.transform_keys(&:to_s)
         super(message)
       end
 
-      def body = { "id" => id, "message" => message }
+      def body = { "id" => id, "message" => message }.merge(@extra)
 
       def to_json(*args) = body.to_json(*args)
 
@@ -48,8 +50,21 @@ module MiddleManagement
 
         def invalid_params(message) = new(422, "invalid_params", message)
 
+        # Per process type at a size (Eco, Basic, Performance), or the app's
+        # total across all types when `size` is nil.
         def above_limit(limit, size)
-          new(422, "cannot_update_above_limit", "Cannot update to more than #{limit} #{size} size dynos per process type.")
+          message = if size then "Cannot update to more than #{limit} #{size} size dynos per process type."
+                    else "Cannot update to more than #{limit} dynos across all process types."
+                    end
+          new(422, "cannot_update_above_limit", message, limit: limit)
+        end
+
+        def no_such_size(size)
+          new(422, "invalid_params", "No such size as #{size}. Available dyno sizes are #{DynoSizes.listed}.")
+        end
+
+        def range_not_satisfiable(range)
+          new(416, "requested_range_not_satisfiable", "Invalid Range header: #{range}")
         end
 
         def rate_limit

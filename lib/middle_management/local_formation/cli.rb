@@ -121,7 +121,8 @@ module MiddleManagement
           running #{procfile.path} (#{procfile.types.join(', ')}), #{options[:grace]}s from SIGTERM to SIGKILL
           Point an app at it (the processes started here already are):
             MIDDLE_MANAGEMENT_HEROKU_API_URL=#{server.url} MIDDLE_MANAGEMENT_HEROKU_APP=#{server.app} MIDDLE_MANAGEMENT_HEROKU_API_KEY=#{shown}
-          Scale by hand:
+          Scale by hand, with Heroku's CLI or curl:
+            HEROKU_HOST=#{server.url} HEROKU_API_KEY=#{shown} heroku ps:scale #{procfile.types.first}=1 -a #{server.app}
             curl -X PATCH #{server.url}/apps/#{server.app}/formation/#{procfile.types.first} -H 'Accept: #{RequestValidation::ACCEPT}' \\
               -H 'Content-Type: application/json' -H "Authorization: Bearer $MIDDLE_MANAGEMENT_HEROKU_API_KEY" -d '{"quantity": 1}'
           Ctrl-C stops every process.

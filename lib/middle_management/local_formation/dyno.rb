@@ -11,6 +11,8 @@ module MiddleManagement
       SHELL = %w[/bin/bash /usr/bin/bash].find { |path| File.executable?(path) }
 
       attr_reader :type, :number, :pid, :started_at
+      # When it started, on the wall clock (started_at is monotonic, for delays).
+      attr_reader :up_since
       # Set by the supervisor: when SIGKILL is due, and whether it was sent.
       attr_accessor :kill_at, :killed
       # The leader's exit status, once reaped.
@@ -89,6 +91,7 @@ module MiddleManagement
         argv = SHELL ? [SHELL, "-c", command] : [command]
         @pid = Process.spawn(env, *argv, pgroup: true, chdir: chdir, in: File::NULL, **redirect)
         @started_at = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        @up_since = Time.now
         output.pump(name, reader) if reader
       ensure
         writer&.close

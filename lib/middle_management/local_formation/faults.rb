@@ -9,8 +9,9 @@ module MiddleManagement
     # Waits (delay, hang) are interruptible: `release!` (called when the
     # server stops) wakes them all, so stopping never waits on a fault.
     class Faults
-      # A fixed answer; `rate_limit_remaining` overrides the counter.
-      Canned = Struct.new(:status, :content_type, :body, :rate_limit_remaining, keyword_init: true)
+      # A fixed answer; `rate_limit_remaining` overrides the counter; `headers`
+      # are added (ETag, ranges).
+      Canned = Struct.new(:status, :content_type, :body, :rate_limit_remaining, :headers, keyword_init: true)
       # Read the request, then close the connection without answering.
       DROP = :drop
       MALFORMED_BODY = "<!DOCTYPE html><html><head><title>Application Error</title></head><body>oops</body></html>"

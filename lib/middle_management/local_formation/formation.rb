@@ -12,13 +12,15 @@ module MiddleManagement
     # made, and may read the formation back without deadlocking.
     class Formation
       DEFAULT_SIZE = "Standard-1X"
-      # Heroku allows one dyno per process type on these sizes.
+      # A type given an explicit limit is shown as Eco, whose limit is one a type.
       LIMITED_SIZE = "Eco"
 
       ProcessType = Struct.new(:type, :id, :command, :quantity, :size, :limit, :created_at, :updated_at,
                                keyword_init: true)
-      # One requested change; nil fields stay as they are.
-      Update = Struct.new(:type, :quantity, :size, keyword_init: true)
+      # One requested change; nil fields stay as they are. `delta` (a
+      # relative change, "+1" or "-1" from the CLI) applies to the quantity
+      # at the moment of the update, never below 0.
+      Update = Struct.new(:type, :quantity, :delta, :size, keyword_init: true)
       # One quantity change that happened.
       Change = Struct.new(:type, :from, :to, :at, keyword_init: true)
 
@@ -31,13 +33,14 @@ module MiddleManagement
         end
       end
 
+      # `size` is nil when the app's limit, across all types, is the one broken.
       class AboveLimit < StandardError
         attr_reader :limit, :size
 
-        def initialize(limit, size)
+        def initialize(limit, size = nil)
           @limit = limit
           @size = size
-          super("cannot run more than #{limit} #{size} dynos per process type")
+          super(size ? "cannot run more than #{limit} #{size} dynos per process type" : "cannot run more than #{limit} dynos")
         end
       end
 
@@ -85,15 +88,11 @@ module MiddleManagement
       # nothing, as on Heroku). Returns the updated process types.
       def update(updates)
         @lock.synchronize do
-          targets = updates.map { |update| [lookup(update.type) || raise(UnknownType, update.type), update] }
-          targets.each do |process, update|
-            next unless update.quantity && process.limit && update.quantity > process.limit
-
-            raise AboveLimit.new(process.limit, update.size || process.size)
-          end
-          targets.map do |process, update|
-            process.size = update.size if update.size
-            change_quantity(process, update.quantity) if update.quantity
+          planned = updates.map { |update| plan(update) }
+          check_limits!(planned)
+          planned.map do |process, quantity, size|
+            process.size = size
+            change_quantity(process, quantity)
             process.updated_at = now
             process.dup
           end
@@ -137,6 +136,25 @@ module MiddleManagement
           type: type, id: SecureRandom.uuid, command: command || "bin/#{type}", quantity: quantity,
           size: limit ? LIMITED_SIZE : @default_size, limit: limit, created_at: created, updated_at: created
         )
+      end
+
+      # [the process type, its quantity and size after the update].
+      def plan(update)
+        process = lookup(update.type) || raise(UnknownType, update.type)
+        quantity = update.quantity || process.quantity
+        quantity = [quantity + update.delta, 0].max if update.delta
+        [process, quantity, update.size || process.size]
+      end
+
+      # Each type's limit at its new size, then the app's across all types.
+      def check_limits!(planned)
+        after = @types.transform_values(&:quantity)
+        planned.each do |process, quantity, size|
+          after[process.type] = quantity
+          limit = process.limit || DynoSizes.per_type_limit(size)
+          raise AboveLimit.new(limit, size) if limit && quantity > limit
+        end
+        raise AboveLimit.new(DynoSizes::APP_LIMIT) if after.values.sum > DynoSizes::APP_LIMIT
       end
 
       def lookup(identity)

@@ -39,9 +39,16 @@ module MiddleManagement
                             body: request.body, at: Time.now)
       end
 
+      # A success carries an ETag; a GET naming it in If-None-Match gets 304.
       def api_answer(recorded)
-        status, body = @api.call(recorded.method, recorded.path, recorded.headers, recorded.body)
-        Faults::Canned.new(status: status, content_type: "application/json", body: JSON.generate(body))
+        status, value, headers = @api.call(recorded.method, recorded.path, recorded.headers, recorded.body)
+        body = JSON.generate(value)
+        if (200..299).cover?(status)
+          headers = headers.merge("ETag" => ETag.of(body))
+          unchanged = recorded.method == "GET" && ETag.match?(recorded.header("if-none-match"), headers["ETag"])
+          return Faults::Canned.new(status: 304, body: "", headers: headers) if unchanged
+        end
+        Faults::Canned.new(status: status, content_type: "application/json", body: body, headers: headers)
       end
 
       def rate_limited
@@ -62,7 +69,8 @@ module MiddleManagement
 
       def respond(response, answer, remaining)
         response.status = answer.status
-        response["Content-Type"] = answer.content_type
+        response["Content-Type"] = answer.content_type if answer.content_type
+        answer.headers&.each { |name, value| response[name] = value }
         response["RateLimit-Remaining"] = (answer.rate_limit_remaining || remaining).to_s
         response["Request-Id"] = SecureRandom.uuid
         response.body = answer.body

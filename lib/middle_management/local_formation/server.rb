@@ -31,7 +31,8 @@ module MiddleManagement
         @requested_port = port
         @supervisor = supervisor
         @formation = build_formation(formation, limits)
-        @api = Api.new(app: app, app_id: @app_id, token: token, formation: @formation, forbidden_tokens: forbidden_tokens)
+        @api = Api.new(app: app, app_id: @app_id, token: token, formation: @formation, forbidden_tokens: forbidden_tokens,
+                       supervisor: supervisor)
         @log = RequestLog.new
         @faults = Faults.new
         @rate_limit = RateLimit.new(rate_limit)

@@ -18,7 +18,7 @@ module MiddleManagement
       # How often to look for leftovers of a dyno whose leader already exited.
       GROUP_POLL = 0.05
 
-      Status = Struct.new(:name, :type, :number, :pid, :state, keyword_init: true)
+      Status = Struct.new(:name, :type, :number, :pid, :state, :up_since, keyword_init: true)
 
       attr_reader :procfile, :grace
 
@@ -88,7 +88,8 @@ module MiddleManagement
         @lock.synchronize do
           live.map do |dyno|
             state = @slots[dyno.slot].equal?(dyno) ? :up : :stopping
-            Status.new(name: dyno.name, type: dyno.type, number: dyno.number, pid: dyno.pid, state: state)
+            Status.new(name: dyno.name, type: dyno.type, number: dyno.number, pid: dyno.pid, state: state,
+                       up_since: dyno.up_since)
           end
         end
       end

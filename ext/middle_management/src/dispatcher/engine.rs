@@ -222,8 +222,8 @@ impl<A: FormationApi> Engine<A> {
             .filter_map(|p| p.wants_decision(now, flushing))
             .min();
         if let Some(why) = why {
-            let news = self.pools.iter_mut().map(|p| p.ask(now, why)).collect();
-            self.outbox.request(Request { why, news });
+            self.pools.iter_mut().for_each(|p| p.ask(now, why));
+            self.outbox.request(Request { why });
         }
         // Calls wait for every decision under way, so pools that change
         // together go out in one batch.

@@ -102,10 +102,9 @@ mod tests {
         }
     }
 
-    fn request(news: u64) -> Request {
+    fn request(n: u64) -> Request {
         Request {
-            why: Why::News,
-            news: vec![news],
+            why: if n == 0 { Why::News } else { Why::Due },
         }
     }
 

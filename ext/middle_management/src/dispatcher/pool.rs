@@ -36,6 +36,8 @@ pub struct Call {
 struct Asked {
     at: Duration,
     why: Why,
+    /// The news so far when asked: a decision covers it, not later news.
+    news: u64,
 }
 
 #[derive(Debug)]
@@ -147,9 +149,12 @@ impl PoolState {
     }
 
     /// A request for the app is out: this pool's news so far goes with it.
-    pub fn ask(&mut self, now: Duration, why: Why) -> u64 {
-        self.asked = Some(Asked { at: now, why });
-        self.news
+    pub fn ask(&mut self, now: Duration, why: Why) {
+        self.asked = Some(Asked {
+            at: now,
+            why,
+            news: self.news,
+        });
     }
 
     /// `period`: a long-running process's count interval (zero: none).
@@ -166,7 +171,7 @@ impl PoolState {
                 .filter(|_| !period.is_zero());
         }
         match answer {
-            Answer::Decided(decided) => self.decided(now, decided),
+            Answer::Decided(decided) => self.decided(now, decided, asked.map_or(0, |a| a.news)),
             Answer::Held { retry_in, look_in } => {
                 let retry_at = now + retry_in.max(HELD_RETRY_MIN);
                 // A periodic look another process has just made is as good
@@ -199,8 +204,8 @@ impl PoolState {
         }
     }
 
-    fn decided(&mut self, now: Duration, decided: Decided) {
-        self.covered = self.covered.max(decided.news);
+    fn decided(&mut self, now: Duration, decided: Decided, news: u64) {
+        self.covered = self.covered.max(news);
         self.check = false;
         // A fresh decision: a call it asks for is confirmed when it succeeds,
         // and none means Heroku has (or the window waits for) what it wants.

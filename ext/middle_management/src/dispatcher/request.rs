@@ -4,49 +4,14 @@
 
 use std::time::Duration;
 
-use crate::decision::Counts;
+pub use crate::decision::Why;
+use crate::decision::{Counts, PoolInput, Verdict};
 use crate::policy::Reason;
 
-/// Why a pool should decide now. It sets how recent another process's
-/// decision may be for this one to be skipped (the claim's gap): see
-/// `Why::gap`.
-/// In order of urgency: a request for several reasons goes as the first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Why {
-    /// The Scheduler task: decide now and check that Heroku has what the
-    /// app's record says.
-    Check,
-    /// The process is exiting: decide now.
-    Flush,
-    /// A job changed in this process.
-    News,
-    /// A decision said to look again (a change waiting for the window or the
-    /// scale-down delay, a scheduled job), or a failed call is retried.
-    Due,
-    /// A long-running process has just started watching.
-    Boot,
-    /// A long-running process's periodic look.
-    Periodic,
-}
-
-impl Why {
-    pub fn name(self) -> &'static str {
-        match self {
-            Why::News => "news",
-            Why::Due => "due",
-            Why::Boot => "boot",
-            Why::Periodic => "periodic",
-            Why::Flush => "flush",
-            Why::Check => "check",
-        }
-    }
-}
-
-/// Decide for the app: every pool, with the news seen so far for each.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Decide for the app: every pool, for the first reason any pool has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Request {
     pub why: Why,
-    pub news: Vec<u64>,
 }
 
 /// Ruby's answer for one pool of a request.
@@ -67,8 +32,6 @@ pub enum Answer {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Decided {
-    /// The news the request carried: later news still wants a decision.
-    pub news: u64,
     pub wanted: u32,
     /// What set `wanted`: a kept busy dyno is said in the scale line.
     pub reason: Reason,
@@ -80,4 +43,24 @@ pub struct Decided {
     /// The app's window: news cannot lead to a call before it opens.
     pub window_opens_in: Option<Duration>,
     pub look_again_in: Option<Duration>,
+}
+
+impl Decided {
+    /// A pool's verdict, as decided from `input` at `now_ms` (store ms).
+    pub fn new(verdict: &Verdict, input: &PoolInput, now_ms: u64) -> Decided {
+        Decided {
+            wanted: verdict.wanted,
+            reason: verdict.reason,
+            // A check of what the record says: the dispatcher reads Heroku's
+            // formation first, and calls only if it differs.
+            from: input.quantity.filter(|_| !verdict.verify),
+            send: verdict.send,
+            counts: input.counts,
+            window_opens_in: verdict
+                .window_opens_at
+                .filter(|&opens| opens > now_ms)
+                .map(|opens| Duration::from_millis(opens - now_ms)),
+            look_again_in: verdict.look_again_in,
+        }
+    }
 }

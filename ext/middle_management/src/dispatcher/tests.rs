@@ -24,7 +24,7 @@ use super::request::{Answer, Decided, Request, Why};
 use super::signal::Signal;
 use super::status::Status;
 use super::wakes::Wakes;
-use crate::decision::{decide, Counts, Occasion, Record};
+use crate::decision::{decide_app, Counts, PoolInput};
 use crate::heroku::{HerokuError, Reply};
 use crate::pacing::PacingConfig;
 use crate::policy::{Policy, Sizing};
@@ -100,7 +100,7 @@ struct Harness {
     pools: Vec<PoolConfig>,
     pacing: PacingConfig,
     /// The app's store: one record per pool and the app's window.
-    records: Vec<Record>,
+    records: Vec<PoolInput>,
     window_opens_at: Option<u64>,
     /// The queue, per pool: runnable jobs.
     jobs: Vec<u64>,
@@ -150,7 +150,7 @@ impl Harness {
                 api_throttle,
                 scale_down_delay: Duration::ZERO,
             },
-            records: vec![Record::default(); count],
+            records: vec![PoolInput::default(); count],
             window_opens_at: None,
             jobs: vec![0; count],
             requests: Vec::new(),
@@ -205,46 +205,25 @@ impl Harness {
         {
             // As the store answers: a held lease is tried again shortly.
             let retry_in = (until - self.origin.elapsed()).min(Duration::from_millis(200));
-            for i in 0..request.news.len() {
+            for i in 0..self.pools.len() {
                 self.send(i, Answer::Held { retry_in, look_in: self.look_in });
             }
             return;
         }
         let now = self.now_ms();
-        let window_opens_at = self.window_opens_at; // one lease: every pool sees the same window
-        for (i, news) in request.news.iter().enumerate() {
-            let record = Record {
-                window_opens_at,
-                ..self.records[i].clone()
-            };
-            let counts = Counts {
-                runnable: self.jobs[i],
+        for (record, &runnable) in self.records.iter_mut().zip(&self.jobs) {
+            record.counts = Counts {
+                runnable,
                 ..Counts::default()
             };
-            let occasion = match request.why {
-                Why::Check | Why::Periodic => Occasion::Verify,
-                _ => Occasion::Change,
-            };
-            let v = decide(&self.pools[i], self.pacing, &record, &counts, now, occasion);
-            self.records[i] = Record {
-                quantity: record.quantity,
-                window_opens_at: None,
-                memory: v.memory.clone(),
-            };
-            self.window_opens_at = self.window_opens_at.max(v.window_opens_at);
-            let decided = Decided {
-                news: *news,
-                wanted: v.wanted,
-                reason: v.reason,
-                from: record.quantity.filter(|_| !v.verify),
-                send: v.send,
-                counts,
-                window_opens_in: v
-                    .window_opens_at
-                    .filter(|&o| o > now)
-                    .map(|o| Duration::from_millis(o - now)),
-                look_again_in: v.look_again_in,
-            };
+        }
+        let policies = self.pools.iter().map(|p| &p.policy);
+        let occasion = request.why.occasion(true);
+        let verdict = decide_app(policies, self.pacing, self.window_opens_at, &self.records, now, occasion);
+        self.window_opens_at = verdict.window_opens_at;
+        for (i, v) in verdict.pools.iter().enumerate() {
+            let decided = Decided::new(v, &self.records[i], now);
+            self.records[i].memory = v.memory.clone();
             self.send(i, Answer::Decided(decided));
         }
     }
@@ -533,7 +512,7 @@ async fn the_simulator_calls_as_the_dispatcher_does() {
     let job = |at_s: u64| Job { enqueued_at: at_s * 1000, due_at: at_s * 1000, duration: 1000 };
     let jobs: Vec<Job> = [0, 0, 0, 4, 4, 4, 4, 16, 16, 16, 16, 16].into_iter().map(job).collect();
     let settings = Settings {
-        pool: pool("worker", 10),
+        policy: pool("worker", 10).policy,
         pacing: crate::pacing::PacingConfig { api_throttle: 10 * SEC, scale_down_delay: Duration::ZERO },
         count_interval: Duration::ZERO,
         heroku: HerokuParams { boot_ms: 3_600_000, grace_ms: 30_000, concurrency: 1 },

@@ -3,6 +3,10 @@
 
 use std::fmt;
 
+use reqwest::header::HeaderValue;
+
+use super::error::HerokuError;
+
 /// Text shown wherever a secret would otherwise be printed.
 pub const REDACTED: &str = "[REDACTED]";
 
@@ -85,12 +89,22 @@ impl Credentials {
         }
     }
 
-    /// `"bearer"` or `"basic"`, for log lines.
-    pub fn scheme(&self) -> &'static str {
-        match self {
-            Credentials::Bearer(_) => "bearer",
-            Credentials::Basic { .. } => "basic",
-        }
+    /// The `Authorization` header, marked sensitive so that the HTTP stack
+    /// leaves it out of its own debug output.
+    pub(crate) fn header(&self) -> Result<HeaderValue, HerokuError> {
+        // Ruby's settings refuse these at boot, naming the variable.
+        debug_assert!(!self.secret().is_empty(), "an empty API token");
+        debug_assert!(
+            !matches!(self, Credentials::Basic { username, .. } if username.contains(':')),
+            "a ':' in the HTTP Basic user name shifts the password"
+        );
+        let mut value = HeaderValue::from_str(&self.authorization_value()).map_err(|_| {
+            HerokuError::InvalidArgument(
+                "the API token contains characters that cannot go in an HTTP header".to_owned(),
+            )
+        })?;
+        value.set_sensitive(true);
+        Ok(value)
     }
 
     /// The value of the `Authorization` header. Secret: never log it.
@@ -211,5 +225,17 @@ mod tests {
                 "QWxhZGRpbjpvcGVuIHNlc2FtZQ==".to_owned()
             ]
         );
+    }
+
+    #[test]
+    fn the_header_is_sensitive_and_refuses_what_http_cannot_carry() {
+        let header = Credentials::bearer(TOKEN).header().unwrap();
+        assert_eq!(header.to_str().unwrap(), format!("Bearer {TOKEN}"));
+        assert!(header.is_sensitive());
+        let err = Credentials::bearer(format!("{TOKEN}\u{7f}x"))
+            .header()
+            .unwrap_err();
+        assert_eq!(err.kind(), "invalid_argument");
+        assert!(!format!("{err} {err:?}").contains(TOKEN), "{err:?}");
     }
 }

@@ -2,10 +2,7 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-
-/// Longest excerpt of an unexpected response body kept in an error, in chars.
-pub const EXCERPT_CHARS: usize = 200;
+use super::redact::scrub;
 
 /// What went wrong talking to Heroku.
 ///
@@ -32,8 +29,8 @@ pub enum HerokuError {
     Connect(String),
     /// A 2xx answer whose body is not the JSON the schema promises.
     Malformed { status: u16, detail: String },
-    /// Rejected on our side before anything was sent (bad app name, process
-    /// type, base URL, timeout…).
+    /// Rejected on our side before anything was sent: a base URL the client
+    /// cannot address, a token that cannot go in a header.
     InvalidArgument(String),
 }
 
@@ -105,33 +102,6 @@ impl HerokuError {
         }
     }
 
-    /// Builds the error for a non-2xx answer from its body.
-    pub(crate) fn from_response(
-        status: u16,
-        reason: Option<&str>,
-        body: &[u8],
-        rate_limit_remaining: Option<u32>,
-    ) -> HerokuError {
-        let (id, message) = match parse_error_body(body) {
-            Some(parsed) => parsed,
-            None => {
-                let text = excerpt(body, EXCERPT_CHARS);
-                let message = if text.is_empty() {
-                    reason.unwrap_or("").to_owned()
-                } else {
-                    text
-                };
-                (String::new(), message)
-            }
-        };
-        HerokuError::Api {
-            status,
-            id,
-            message,
-            rate_limit_remaining,
-        }
-    }
-
     /// Replaces every occurrence of the given markers in the texts this
     /// error holds with `[REDACTED]`.
     pub(crate) fn scrubbed(self, markers: &[String]) -> HerokuError {
@@ -192,139 +162,9 @@ impl fmt::Display for HerokuError {
 
 impl std::error::Error for HerokuError {}
 
-#[derive(Deserialize)]
-struct ErrorBody {
-    id: String,
-    message: String,
-}
-
-/// Heroku's `{"id": "...", "message": "..."}` (extra fields such as `url`
-/// allowed). `None` when the body is anything else.
-pub(crate) fn parse_error_body(body: &[u8]) -> Option<(String, String)> {
-    let parsed: ErrorBody = serde_json::from_slice(body).ok()?;
-    let id = one_line(&parsed.id, 64);
-    let message = one_line(&parsed.message, 2 * EXCERPT_CHARS);
-    Some((id, message))
-}
-
-/// A bounded, single-line excerpt of a body (lossy UTF-8, whitespace and
-/// control characters collapsed, `…` appended when cut).
-pub(crate) fn excerpt(body: &[u8], max_chars: usize) -> String {
-    one_line(&String::from_utf8_lossy(body), max_chars)
-}
-
-fn one_line(text: &str, max_chars: usize) -> String {
-    let mut out = String::new();
-    let mut count = 0;
-    let mut pending_space = false;
-    for ch in text.chars() {
-        if ch.is_whitespace() || ch.is_control() {
-            pending_space = !out.is_empty();
-            continue;
-        }
-        if pending_space {
-            if count >= max_chars {
-                out.push('…');
-                return out;
-            }
-            out.push(' ');
-            count += 1;
-            pending_space = false;
-        }
-        if count >= max_chars {
-            out.push('…');
-            return out;
-        }
-        out.push(ch);
-        count += 1;
-    }
-    out
-}
-
-/// Replaces every occurrence of each non-empty marker with `[REDACTED]`.
-pub(crate) fn scrub(mut text: String, markers: &[String]) -> String {
-    for marker in markers {
-        if !marker.is_empty() && text.contains(marker.as_str()) {
-            text = text.replace(marker.as_str(), super::credentials::REDACTED);
-        }
-    }
-    text
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn parses_heroku_error_bodies() {
-        let err = HerokuError::from_response(
-            401,
-            Some("Unauthorized"),
-            br#"{"id":"unauthorized","message":"Invalid credentials provided."}"#,
-            Some(4499),
-        );
-        assert_eq!(
-            err,
-            HerokuError::Api {
-                status: 401,
-                id: "unauthorized".into(),
-                message: "Invalid credentials provided.".into(),
-                rate_limit_remaining: Some(4499),
-            }
-        );
-        assert_eq!(
-            err.to_string(),
-            "Heroku said 401 unauthorized: Invalid credentials provided."
-        );
-        assert_eq!(err.kind(), "unauthorized");
-        assert_eq!(err.id(), Some("unauthorized"));
-        assert_eq!(err.status(), Some(401));
-        assert_eq!(err.rate_limit_remaining(), Some(4499));
-        assert!(!err.is_transient());
-    }
-
-    #[test]
-    fn tolerates_extra_fields_in_error_bodies() {
-        let body = br#"{"id":"cannot_update_above_limit","message":"Cannot update to more than 1 Eco size dynos per process type.","url":"https://devcenter.heroku.com"}"#;
-        let err = HerokuError::from_response(422, None, body, None);
-        assert_eq!(err.id(), Some("cannot_update_above_limit"));
-        assert_eq!(err.kind(), "unprocessable");
-        assert!(err.to_string().ends_with("per process type."));
-    }
-
-    #[test]
-    fn non_json_bodies_become_bounded_excerpts() {
-        let html = format!("<html>\n  <body>{}</body>\n</html>", "x".repeat(5000));
-        let err = HerokuError::from_response(502, Some("Bad Gateway"), html.as_bytes(), None);
-        let HerokuError::Api { id, message, .. } = &err else {
-            panic!("{err:?}")
-        };
-        assert_eq!(id, "");
-        assert!(message.starts_with("<html> <body>xxx"), "{message}");
-        assert!(message.ends_with('…'));
-        assert_eq!(message.chars().count(), EXCERPT_CHARS + 1);
-        assert_eq!(err.id(), None);
-        assert_eq!(err.kind(), "server_error");
-        assert!(err.is_transient());
-        assert!(!err.to_string().contains('\n'));
-    }
-
-    #[test]
-    fn empty_bodies_use_the_reason_phrase() {
-        let err = HerokuError::from_response(503, Some("Service Unavailable"), b"", Some(12));
-        assert_eq!(err.to_string(), "Heroku said 503: Service Unavailable");
-        let err = HerokuError::from_response(503, None, b"  ", None);
-        assert_eq!(err.to_string(), "Heroku said 503");
-    }
-
-    #[test]
-    fn json_that_is_not_an_error_body_is_excerpted() {
-        let err = HerokuError::from_response(500, None, br#"{"error":"boom"}"#, None);
-        assert_eq!(err.id(), None);
-        assert_eq!(err.to_string(), r#"Heroku said 500: {"error":"boom"}"#);
-        let err = HerokuError::from_response(500, None, br#"{"id":1,"message":"x"}"#, None);
-        assert_eq!(err.id(), None);
-    }
 
     #[test]
     fn kinds_and_transience() {
@@ -373,15 +213,6 @@ mod tests {
         }
         assert_eq!(HerokuError::Timeout.status(), None);
         assert_eq!(HerokuError::Timeout.id(), None);
-    }
-
-    #[test]
-    fn excerpt_is_one_bounded_line() {
-        assert_eq!(excerpt(b"  a \r\n b\t c  ", 10), "a b c");
-        assert_eq!(excerpt(b"abcdef", 3), "abc…");
-        assert_eq!(excerpt(b"abc def", 3), "abc…");
-        assert_eq!(excerpt(&[0xff, b'a'], 10), "\u{fffd}a");
-        assert_eq!(excerpt("ééééé".as_bytes(), 2), "éé…");
     }
 
     #[test]

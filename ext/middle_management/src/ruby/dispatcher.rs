@@ -6,19 +6,17 @@
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
-use magnus::{Error, IntoValue, RHash, Ruby, Symbol, Value};
+use magnus::{Error, IntoValue, RHash, Ruby, Value};
+use parking_lot::Mutex;
 
-use super::counts::{RbCounts, RbRecord};
+use super::asked::Asked;
+use super::bridge;
 use super::errors::{configuration_error, guarded};
 use super::event::RbEvent;
 use super::gvl::without_gvl;
-use super::request::RbRequest;
 use super::settings::dispatcher_config;
-use super::verdict::RbVerdict;
-use crate::decision::{self, Occasion};
-use crate::dispatcher::{
-    Answer, Decided, Dispatcher, DispatcherConfig, Message, PoolConfig, Status,
-};
+use crate::decision::decide_app;
+use crate::dispatcher::{Answer, Decided, Dispatcher, DispatcherConfig, Message, Status};
 
 #[magnus::wrap(
     class = "MiddleManagement::Internal::Native::Dispatcher",
@@ -28,6 +26,7 @@ use crate::dispatcher::{
 pub struct RbDispatcher {
     dispatcher: Dispatcher,
     config: Arc<DispatcherConfig>,
+    asked: Mutex<Asked>,
 }
 
 fn duration(seconds: f64) -> Duration {
@@ -43,6 +42,7 @@ impl RbDispatcher {
             Ok(RbDispatcher {
                 dispatcher,
                 config: Arc::new(config),
+                asked: Mutex::default(),
             })
         })
     }
@@ -61,7 +61,7 @@ impl RbDispatcher {
         guarded("check", || Ok(self.dispatcher.check()))
     }
 
-    /// The next Request or Event, or nil after `timeout` seconds
+    /// The next `Bridge::Request` or Event, or nil after `timeout` seconds
     /// (or an interrupt).
     pub fn next_message(ruby: &Ruby, rb_self: &Self, timeout: f64) -> Result<Option<Value>, Error> {
         guarded("next_message", || {
@@ -71,96 +71,95 @@ impl RbDispatcher {
                 move || outbox.pop(duration(timeout)),
                 move || waiting.interrupt(),
             ) {
-                Some(Message::Request(request)) => Ok(Some(RbRequest(request).into_value_with(ruby))),
+                Some(Message::Request(request)) => {
+                    let id = rb_self.asked.lock().ask(request);
+                    let gap = request.why.gap(rb_self.config.pacing, rb_self.config.count_interval);
+                    bridge::request(ruby, id, request, gap).map(Some)
+                }
                 Some(Message::Event(event)) => Ok(Some(RbEvent(event).into_value_with(ruby))),
                 _ => Ok(None),
             }
         })
     }
 
-    /// How far `pool`'s runnable count need go: past it, more work changes
-    /// nothing its decision says (`Policy::count_cap`).
-    pub fn count_cap(&self, pool: usize) -> Result<u64, Error> {
-        guarded("count_cap", || Ok(self.pool(pool)?.policy.count_cap()))
+    /// Per pool, how far its runnable count need go: past it, more work
+    /// changes nothing its decision says (`Policy::count_cap`).
+    pub fn count_caps(&self) -> Result<Vec<u64>, Error> {
+        guarded("count_caps", || Ok(self.config.pools.iter().map(|p| p.policy.count_cap()).collect()))
     }
 
-    fn pool(&self, pool: usize) -> Result<&PoolConfig, Error> {
-        self.config
-            .pools
-            .get(pool)
-            .ok_or_else(|| configuration_error(format!("no pool #{pool}")))
-    }
-
-    /// One pool's decision from a fresh count and the store's record. Pure
-    /// and quick: made on the calling thread, under the store's lease.
-    pub fn verdict(
-        &self,
-        pool: usize,
-        counts: &RbCounts,
-        record: &RbRecord,
-        now_ms: u64,
-        occasion: Symbol,
-    ) -> Result<RbVerdict, Error> {
-        guarded("verdict", || {
-            let occasion = match occasion.name()?.as_ref() {
-                "change" => Occasion::Change,
-                "exit_alone" => Occasion::ExitAlone,
-                "verify" => Occasion::Verify,
-                other => return Err(configuration_error(format!("no occasion {other:?}"))),
-            };
-            let config = self.pool(pool)?;
-            let verdict = decision::decide(config, self.config.pacing, &record.0, &counts.0, now_ms, occasion);
-            Ok(RbVerdict {
-                verdict,
-                from: record.0.quantity,
-                counts: counts.0,
-                now_ms,
-            })
+    /// The app's decision from every pool's fresh count and the store's
+    /// record (a `Bridge::Decide`), as a `Bridge::Outcome` to record. Pure
+    /// and quick: made on the calling thread, under the store's lease;
+    /// nothing is sent before `settle`.
+    pub fn decide(ruby: &Ruby, rb_self: &Self, input: Value) -> Result<Value, Error> {
+        guarded("decide", || {
+            let input = bridge::decide_input(ruby, input)?;
+            if input.pools.len() != rb_self.config.pools.len() {
+                return Err(configuration_error(format!(
+                    "{} pools counted, {} configured",
+                    input.pools.len(),
+                    rb_self.config.pools.len()
+                )));
+            }
+            let mut asked = rb_self.asked.lock();
+            let request = asked
+                .request(input.request_id)
+                .ok_or_else(|| configuration_error(format!("no open request #{}", input.request_id)))?;
+            let verdict = decide_app(
+                rb_self.config.pools.iter().map(|p| &p.policy),
+                rb_self.config.pacing,
+                input.window_opens_at,
+                &input.pools,
+                input.now_ms,
+                request.why.occasion(input.shared_store),
+            );
+            let decided = verdict
+                .pools
+                .iter()
+                .zip(&input.pools)
+                .map(|(v, pool)| Decided::new(v, pool, input.now_ms))
+                .collect();
+            asked.decided(input.request_id, decided);
+            bridge::outcome(ruby, &verdict)
         })
     }
 
-    /// The verdict for `pool` is recorded in the store (`settled`), or it
-    /// could not be (the lease was lost: nothing is sent).
-    pub fn decided(&self, pool: usize, news: u64, verdict: &RbVerdict, settled: bool) -> Result<bool, Error> {
-        guarded("decided", || Ok(self.answer_decided(pool, news, verdict, settled)))
-    }
-
-    fn answer_decided(&self, pool: usize, news: u64, verdict: &RbVerdict, settled: bool) -> bool {
-        let v = &verdict.verdict;
-        let window_opens_in = v
-            .window_opens_at
-            .filter(|&opens| opens > verdict.now_ms)
-            .map(|opens| Duration::from_millis(opens - verdict.now_ms));
-        let decided = Decided {
-            news,
-            wanted: v.wanted,
-            reason: v.reason,
-            // A check of what the record says: the dispatcher reads Heroku's
-            // formation first, and calls only if it differs.
-            from: verdict.from.filter(|_| !v.verify),
-            send: v.send.filter(|_| settled),
-            counts: verdict.counts,
-            window_opens_in,
-            look_again_in: v.look_again_in,
-        };
-        self.dispatcher.answer(pool, Answer::Decided(decided))
+    /// The decision for `request` is recorded in the store (`settled`), or
+    /// it could not be (the lease was lost: nothing is sent).
+    pub fn settle(&self, request: u64, settled: bool) -> Result<bool, Error> {
+        guarded("settle", || {
+            let decided = self.asked.lock().close(request).unwrap_or_default();
+            Ok(decided.into_iter().enumerate().all(|(pool, mut decided)| {
+                decided.send = decided.send.filter(|_| settled);
+                self.dispatcher.answer(pool, Answer::Decided(decided))
+            }))
+        })
     }
 
     /// Another process holds the lease or has just decided; `look_in`:
     /// seconds until the app's next look, as its record says, or nil.
-    pub fn held(&self, pool: usize, retry_in: f64, look_in: Option<f64>) -> Result<bool, Error> {
+    pub fn held(&self, request: u64, retry_in: f64, look_in: Option<f64>) -> Result<bool, Error> {
         guarded("held", || {
+            self.asked.lock().close(request);
             let answer = Answer::Held {
                 retry_in: duration(retry_in),
                 look_in: look_in.map(duration),
             };
-            Ok(self.dispatcher.answer(pool, answer))
+            Ok(self.answer_all(answer))
         })
     }
 
     /// The decision could not be made (logged by Ruby).
-    pub fn failed(&self, pool: usize) -> Result<bool, Error> {
-        guarded("failed", || Ok(self.dispatcher.answer(pool, Answer::Failed)))
+    pub fn failed(&self, request: u64) -> Result<bool, Error> {
+        guarded("failed", || {
+            self.asked.lock().close(request);
+            Ok(self.answer_all(Answer::Failed))
+        })
+    }
+
+    fn answer_all(&self, answer: Answer) -> bool {
+        (0..self.config.pools.len()).all(|pool| self.dispatcher.answer(pool, answer.clone()))
     }
 
     /// Decides and sends what is pending now, waiting up to `timeout`

@@ -1,25 +1,22 @@
 //! The Ruby-facing layer: `MiddleManagement::Internal::Native`, private to
 //! the gem (its Ruby side is `MiddleManagement::Agent` and friends).
 //! Everything else in the crate is plain Rust; this is the only place that
-//! knows about magnus. One file per Ruby class.
+//! knows about magnus. One file per Ruby class; the plain values a decision
+//! crosses with are Ruby's (`bridge`).
 
-mod counts;
+mod asked;
+mod bridge;
 mod dispatcher;
 mod errors;
 mod event;
 mod gvl;
-mod request;
 mod settings;
 mod simulation;
-mod verdict;
 
 use magnus::{function, method, prelude::*, typed_data::TypedData, Error, Ruby};
 
-use counts::{RbCounts, RbRecord};
 use dispatcher::RbDispatcher;
 use event::RbEvent;
-use request::RbRequest;
-use verdict::RbVerdict;
 
 pub fn init(ruby: &Ruby) -> Result<(), Error> {
     let native = ruby
@@ -37,18 +34,14 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("watch", method!(RbDispatcher::watch, 0))?;
     class.define_method("check", method!(RbDispatcher::check, 0))?;
     class.define_method("next_message", method!(RbDispatcher::next_message, 1))?;
-    class.define_method("count_cap", method!(RbDispatcher::count_cap, 1))?;
-    class.define_method("verdict", method!(RbDispatcher::verdict, 5))?;
-    class.define_method("decided", method!(RbDispatcher::decided, 4))?;
+    class.define_method("count_caps", method!(RbDispatcher::count_caps, 0))?;
+    class.define_method("decide", method!(RbDispatcher::decide, 1))?;
+    class.define_method("settle", method!(RbDispatcher::settle, 2))?;
     class.define_method("held", method!(RbDispatcher::held, 3))?;
     class.define_method("failed", method!(RbDispatcher::failed, 1))?;
     class.define_method("flush", method!(RbDispatcher::flush, 2))?;
     class.define_method("status", method!(RbDispatcher::status, 0))?;
     class.define_method("shutdown", method!(RbDispatcher::shutdown, 0))?;
-
-    let request = native.define_class("Request", ruby.class_object())?;
-    request.define_method("why", method!(RbRequest::why, 0))?;
-    request.define_method("news", method!(RbRequest::news, 0))?;
 
     let event = native.define_class("Event", ruby.class_object())?;
     event.define_method("level", method!(RbEvent::level, 0))?;
@@ -57,30 +50,11 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     event.define_method("confirmed", method!(RbEvent::confirmed, 0))?;
     event.define_method("payload", method!(RbEvent::payload, 0))?;
 
-    let counts = native.define_class("Counts", ruby.class_object())?;
-    counts.define_singleton_method("new", function!(RbCounts::new, 5))?;
-    let record = native.define_class("Record", ruby.class_object())?;
-    record.define_singleton_method("new", function!(RbRecord::new, 3))?;
-
-    let verdict = native.define_class("Verdict", ruby.class_object())?;
-    verdict.define_method("wanted", method!(RbVerdict::wanted, 0))?;
-    verdict.define_method("needed", method!(RbVerdict::needed, 0))?;
-    verdict.define_method("stops_busy", method!(RbVerdict::stops_busy, 0))?;
-    verdict.define_method("send_quantity", method!(RbVerdict::send_quantity, 0))?;
-    verdict.define_method("window_opens_at", method!(RbVerdict::window_opens_at, 0))?;
-    verdict.define_method("memory", method!(RbVerdict::memory, 0))?;
-    verdict.define_method("reason", method!(RbVerdict::reason, 0))?;
-    verdict.define_method("look_again_in", method!(RbVerdict::look_again_in, 0))?;
-
     // Each wrapped class is looked up by name once, now: the first lookup
     // made as the process exits could raise, and magnus unwraps it.
-    RbRequest::class(ruby);
     RbEvent::class(ruby);
-    RbVerdict::class(ruby);
-    RbCounts::class(ruby);
-    RbRecord::class(ruby);
     RbDispatcher::class(ruby);
-    Ok(())
+    bridge::init(ruby)
 }
 
 /// The crate's version, which must equal `MiddleManagement::VERSION`: a

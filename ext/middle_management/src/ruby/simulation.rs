@@ -47,7 +47,7 @@ pub fn simulate(ruby: &Ruby, settings: RHash, jobs: Vec<f64>, options: RHash) ->
     let pool = config.pools.into_iter().next().ok_or_else(|| configuration_error(String::from("no pool to simulate")))?;
     let concurrency = pool.policy.dyno_concurrency();
     let settings = Settings {
-        pool,
+        policy: pool.policy,
         pacing: config.pacing,
         count_interval: config.count_interval,
         heroku: HerokuParams {
@@ -57,7 +57,7 @@ pub fn simulate(ruby: &Ruby, settings: RHash, jobs: Vec<f64>, options: RHash) ->
         },
         price_per_dyno_hour: fetch(options, "price")?,
     };
-    let (min, max) = (settings.pool.policy.min_workers(), settings.pool.policy.max_workers());
+    let (min, max) = (settings.policy.min_workers(), settings.policy.max_workers());
     let strategy = match fetch::<String>(options, "strategy")?.as_str() {
         "ours" => Strategy::Ours,
         "always-on" => Strategy::AlwaysOn(fetch(options, "workers")?),

@@ -13,18 +13,14 @@ mod report;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::decision::{self, Counts, Occasion, Record};
-use crate::dispatcher::PoolConfig;
+use crate::decision::{self, Counts, Occasion, Record, Why};
 use crate::pacing::PacingConfig;
+use crate::policy::Policy;
 pub use heroku_model::HerokuParams;
 use heroku_model::Formation;
 pub use peers::{HireFire, Judoscale};
 use peers::{Memory, Queue};
 pub use report::Report;
-
-/// News within this long of the last decision waits for it to pass, as
-/// the gem's store grants no claim within the gap (Decision::NEWS_GAP).
-const NEWS_GAP_MS: u64 = 1_000;
 
 /// One job of the trace, in ms from the trace's start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,7 +45,7 @@ pub enum Strategy {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    pub pool: PoolConfig,
+    pub policy: Policy,
     pub pacing: PacingConfig,
     pub count_interval: Duration,
     pub heroku: HerokuParams,
@@ -242,8 +238,10 @@ impl<'a> Run<'a> {
         (self.news && gap_passed) || looked || periodic
     }
 
+    /// News within this long of the last decision waits for it to pass, as
+    /// the gem's store grants no claim within the gap.
     fn news_gap(&self) -> u64 {
-        NEWS_GAP_MS.min(millis(self.settings.pacing.api_throttle))
+        millis(Why::News.gap(self.settings.pacing, self.settings.count_interval))
     }
 
     fn decide(&mut self) {
@@ -255,7 +253,7 @@ impl<'a> Run<'a> {
             top_busy_dyno: self.formation.top_busy(),
             busy_unnumbered: false,
         };
-        let verdict = decision::decide(&self.settings.pool, self.settings.pacing, &self.record, &counts, self.now, Occasion::Change);
+        let verdict = decision::decide(&self.settings.policy, self.settings.pacing, &self.record, &counts, self.now, Occasion::Change);
         self.news = false;
         self.last_decision = Some(self.now);
         self.look_at = verdict.look_again_in.map(|d| self.now + millis(d));

@@ -5,12 +5,7 @@ const SEC: u64 = 1_000;
 
 fn settings(max: u32, throttle_s: u64) -> Settings {
     Settings {
-        pool: PoolConfig {
-            name: "worker".into(),
-            formation_types: vec!["worker".into()],
-            eco: false,
-            policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap(),
-        },
+        policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap(),
         pacing: PacingConfig {
             api_throttle: Duration::from_secs(throttle_s),
             scale_down_delay: Duration::ZERO,

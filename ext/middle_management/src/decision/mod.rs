@@ -3,11 +3,16 @@
 //! want, whether to call Heroku and what to record out. Pure: the record's
 //! clock (the store's, in milliseconds since the epoch) is passed in.
 
+mod app;
+mod why;
+
 use std::time::Duration;
 
-use crate::dispatcher::PoolConfig;
+pub use app::{decide_app, AppVerdict, PoolInput};
+pub use why::{Why, NEWS_GAP};
+
 use crate::pacing::{Pacer, PacingConfig, Step};
-use crate::policy::{BusyDynos, Observation, Reason};
+use crate::policy::{BusyDynos, Observation, Policy, Reason};
 
 /// What the app's store keeps for a pool, as far as deciding goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -84,7 +89,7 @@ pub struct Verdict {
 }
 
 pub fn decide(
-    pool: &PoolConfig,
+    policy: &Policy,
     pacing: PacingConfig,
     record: &Record,
     counts: &Counts,
@@ -101,7 +106,7 @@ pub fn decide(
         .filter(|_| occasion != Occasion::ExitAlone)
         .map(|opens| Duration::from_millis(opens).saturating_sub(pacing.api_throttle));
     let mut pacer = Pacer::restore(pacing, record.quantity, last_call, &record.memory, now);
-    let decision = pool.policy.decide(&Observation {
+    let decision = policy.decide(&Observation {
         runnable: counts.runnable,
         running: counts.running,
         next_run_in: counts.next_run_in,
@@ -147,18 +152,12 @@ fn millis(duration: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Policy, Sizing};
+    use crate::policy::Sizing;
 
     const T0: u64 = 1_764_000_000_000; // a store clock reading, ms
 
-    fn pool(max: u32) -> PoolConfig {
-        PoolConfig {
-            name: "worker".into(),
-            formation_types: vec!["worker".into()],
-            eco: false,
-            policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30))
-                .unwrap(),
-        }
+    fn pool(max: u32) -> Policy {
+        Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap()
     }
 
     fn pacing(throttle: u64, delay: u64) -> PacingConfig {

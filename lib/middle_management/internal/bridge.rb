@@ -1,0 +1,60 @@
+module MiddleManagement
+  module Internal
+    # Everything that crosses between the gem's Ruby and its native
+    # dispatcher for a decision, in one place. The extension reads and
+    # builds these Structs by member name and checks, when it loads, that
+    # the members are the ones below: rename one here and in
+    # `ext/middle_management/src/ruby/bridge.rs` together.
+    #
+    # One decision, as the coordinator thread makes it (Decision#run):
+    #
+    #   dispatcher.next_message(timeout)  # => Request (or an Event)
+    #     Ruby claims the app's lease in the store, waiting `gap` seconds
+    #     since the app's last decision, and counts every pool's jobs.
+    #   dispatcher.decide(Decide)         # => Outcome, made in Rust
+    #     Ruby records the Outcome in the store and frees the lease.
+    #   dispatcher.settle(id, recorded)   # the calls go out (if recorded)
+    #
+    # or, when another process holds the lease, `held(id, retry_in,
+    # look_in)`; when anything fails, `failed(id)`. The other native calls
+    # (wake, watch, check, flush, status, shutdown) carry plain values.
+    module Bridge
+      # The dispatcher asks for a decision. `why`: :news (jobs were
+      # enqueued), :due (a scheduled job comes due), :periodic, :boot,
+      # :check (the Scheduler task) or :flush (the process exits). `gap`:
+      # seconds since the app's last decision within which this one is
+      # left to that one.
+      Request = Struct.new(:id, :why, :gap)
+
+      # What a decision is made from. `now_ms` and `window_opens_at`: the
+      # store's clock, in milliseconds. `shared_store`: other processes
+      # decide for this app too (a database or Redis store). `pools`: one
+      # Pool per configured pool, in order.
+      Decide = Struct.new(:request_id, :now_ms, :shared_store, :window_opens_at, :pools, keyword_init: true)
+
+      # One pool's fresh count and what the store keeps of it. `next_run_in`:
+      # seconds until its next scheduled job, or nil. `top_busy_dyno`: the
+      # highest dyno number running one of its jobs (or nil);
+      # `busy_unnumbered`: a busy dyno has no number (Fir). `quantity`: what
+      # Heroku last confirmed, or nil. `memory`: the pacing's memory, as the
+      # last decision left it (the store's `history`).
+      Pool = Struct.new(:runnable, :running, :next_run_in, :top_busy_dyno, :busy_unnumbered, :quantity, :memory,
+                        keyword_init: true)
+
+      # The app's decision. `pools`: one Verdict per pool. `window_opens_at`
+      # and `look_at` (store milliseconds): to record for the app, so that
+      # every process knows when the next call may go and when to look
+      # again. `waiting`: a pool waits to send (an exiting process leaves
+      # its news for the next to decide on).
+      Outcome = Struct.new(:pools, :window_opens_at, :look_at, :waiting)
+
+      # One pool's part. `wanted`: what the policy wants now; `needed`: what
+      # the work needs (dynos numbered above it drain); `reason`: why, in
+      # words; `stops_busy`: the busy dyno MAX_WORKERS leaves out, or nil;
+      # `send_quantity`: the quantity the call sends, or nil; `memory`: the
+      # pacing's memory to record; `look_again_in`: seconds until this pool
+      # must be looked at again, or nil.
+      Verdict = Struct.new(:wanted, :needed, :reason, :stops_busy, :send_quantity, :memory, :look_again_in)
+    end
+  end
+end
