@@ -3,8 +3,6 @@
 
 use std::time::Duration;
 
-/// Heroku's per-account token bucket: this many calls when full.
-pub const BUCKET_SIZE: u32 = 4500;
 /// The bucket refills about 75 tokens a minute: one every 0.8 s.
 pub const TOKEN_REFILL: Duration = Duration::from_millis(800);
 /// Below this many remaining tokens, calls are spaced out.
@@ -131,7 +129,7 @@ mod tests {
 
     #[test]
     fn rate_limit_pause_only_when_running_low() {
-        for remaining in [None, Some(BUCKET_SIZE), Some(1000), Some(LOW_WATER)] {
+        for remaining in [None, Some(4500 /* Heroku's bucket, full */), Some(1000), Some(LOW_WATER)] {
             assert_eq!(rate_limit_pause(remaining), Duration::ZERO, "{remaining:?}");
         }
         let pauses: Vec<_> = (0..LOW_WATER)

@@ -85,8 +85,12 @@ pub enum Step {
     Idle,
 }
 
-/// Per-pool pacing state. The dispatcher makes one call at a time per pool:
-/// `poll`, on `Send` call `sent` and make the call, then `known` or `failed`.
+/// One pool's pacing, as a decision sees it: restored from the app's record
+/// (`restore`), told the policy's wish (`desire`), asked what to send
+/// (`poll`; on `Send`, `sent` and `known` as if the call succeeds: only
+/// Heroku's answer is recorded), and written back (`memory`). A failed call
+/// needs nothing here: the record's window, opened by the call, spaces the
+/// next one.
 #[derive(Debug, Clone)]
 pub struct Pacer {
     cfg: PacingConfig,
@@ -158,10 +162,6 @@ impl Pacer {
         serde_json::to_string(&memory).unwrap_or_default()
     }
 
-    pub fn config(&self) -> PacingConfig {
-        self.cfg
-    }
-
     pub fn desire(&mut self, now: Duration, workers: u32) {
         self.first_desired_at.get_or_insert(now);
         if self.desired != Some(workers) {
@@ -216,16 +216,8 @@ impl Pacer {
     }
 
     /// Opens the throttle window: it is measured from the start of a call.
-    pub fn sent(&mut self, now: Duration, _quantity: u32) {
+    pub fn sent(&mut self, now: Duration) {
         self.last_call = Some(now);
-    }
-
-    /// The attempt still counts against the throttle, and the window is
-    /// re-measured from the failure so a slow failing Heroku is not hit again
-    /// the moment the call returns. Retry spacing beyond that is the
-    /// dispatcher's, via `backoff`.
-    pub fn failed(&mut self, now: Duration) {
-        self.last_call = self.last_call.max(Some(now));
     }
 
     pub fn poll(&self, now: Duration) -> Step {
@@ -287,20 +279,6 @@ impl Pacer {
         let since = last_high.max(self.first_desired_at).unwrap_or_default();
         since.saturating_add(self.cfg.scale_down_delay)
     }
-
-    /// The value still owed to Heroku regardless of throttle and delay, for
-    /// delivery at process exit.
-    pub fn flush(&self) -> Option<u32> {
-        self.desired.filter(|&d| Some(d) != self.known)
-    }
-
-    pub fn desired(&self) -> Option<u32> {
-        self.desired
-    }
-
-    pub fn known_quantity(&self) -> Option<u32> {
-        self.known
-    }
 }
 
 #[cfg(test)]
@@ -312,18 +290,27 @@ mod tests {
         Duration::from_secs(secs)
     }
 
-    fn pacer(throttle: u64, delay: u64) -> Pacer {
-        Pacer::new(PacingConfig {
+    fn config(throttle: u64, delay: u64) -> PacingConfig {
+        PacingConfig {
             api_throttle: s(throttle),
             scale_down_delay: s(delay),
-        })
+        }
+    }
+
+    fn pacer(throttle: u64, delay: u64) -> Pacer {
+        Pacer::new(config(throttle, delay))
+    }
+
+    /// The wish Heroku does not have yet, whatever the throttle and delay.
+    fn owed(p: &Pacer) -> Option<u32> {
+        p.desired.filter(|&d| Some(d) != p.known)
     }
 
     /// Does what a well-behaved dispatcher does on `Send`, assuming success.
     fn deliver(p: &mut Pacer, now: Duration) -> Step {
         let step = p.poll(now);
         if let Step::Send(q) = step {
-            p.sent(now, q);
+            p.sent(now);
             p.known(q);
         }
         step
@@ -338,15 +325,15 @@ mod tests {
         p.desire(s(110), 3);
         let memory = p.memory();
         assert_eq!(memory, r#"{"d":3,"f":100000,"s":[[105000,8],[110000,5]]}"#);
-        let back = Pacer::restore(p.config(), Some(8), None, &memory, s(110));
+        let back = Pacer::restore(config(10, 30), Some(8), None, &memory, s(110));
         assert_eq!(back.memory(), memory);
         assert_eq!(back.poll(s(120)), p.poll(s(120)));
         assert_eq!(back.poll(s(141)), p.poll(s(141)));
 
-        let legacy = Pacer::restore(p.config(), Some(8), None, "d3 f100000 s105000:8 s110000:5", s(110));
+        let legacy = Pacer::restore(config(10, 30), Some(8), None, "d3 f100000 s105000:8 s110000:5", s(110));
         assert_eq!(legacy.memory(), memory, "the text format of earlier versions is read");
         let long: Vec<String> = (0..40u64).map(|i| format!("s{}:{}", 1_000 + i * 1_000, 100 - i)).collect();
-        let long = Pacer::restore(p.config(), Some(100), None, &format!("d0 f0 {}", long.join(" ")), s(110));
+        let long = Pacer::restore(config(10, 30), Some(100), None, &format!("d0 f0 {}", long.join(" ")), s(110));
         assert!(long.superseded.len() <= MAX_SUPERSEDED && long.memory().len() <= MEMORY_MAX_CHARS);
 
         for garbled in [
@@ -357,8 +344,8 @@ mod tests {
             r#"{"d":3,"f":999999999,"s":[]}"#, // a first wish in the future
             r#"{"d":3,"f":100000,"s":[[105000,5],[106000,8]]}"#, // out of order
         ] {
-            let back = Pacer::restore(p.config(), Some(8), Some(s(1)), garbled, s(110));
-            assert_eq!((back.desired(), back.known_quantity()), (None, Some(8)), "{garbled}");
+            let back = Pacer::restore(config(10, 30), Some(8), Some(s(1)), garbled, s(110));
+            assert_eq!((back.desired, back.known), (None, Some(8)), "{garbled}");
             assert_eq!(back.memory(), r#"{"d":null,"f":null,"s":[]}"#);
         }
     }
@@ -375,7 +362,7 @@ mod tests {
             reference.push((at, workers));
             let memory = bounded.memory();
             assert!(memory.len() <= MEMORY_MAX_CHARS, "{} chars", memory.len());
-            bounded = Pacer::restore(bounded.config(), Some(100), None, &memory, at);
+            bounded = Pacer::restore(config(0, delay), Some(100), None, &memory, at);
         }
         for probe in (10_000..10_000 + 3 * delay).step_by(60) {
             let target = |p: &Pacer| match p.poll(s(probe)) {
@@ -391,7 +378,7 @@ mod tests {
     fn target_at(p: &Pacer, now: Duration) -> u32 {
         match p.poll(now) {
             Step::Send(q) => q,
-            _ => p.known_quantity().unwrap_or(0),
+            _ => p.known.unwrap_or(0),
         }
     }
 
@@ -400,7 +387,7 @@ mod tests {
         let p = pacer(10, 0);
         assert_eq!(p.poll(s(0)), Step::Idle);
         assert_eq!(
-            (p.flush(), p.desired(), p.known_quantity()),
+            (owed(&p), p.desired, p.known),
             (None, None, None)
         );
     }
@@ -412,7 +399,7 @@ mod tests {
         assert_eq!(p.poll(s(0)), Step::Send(0));
         p.known(0);
         assert_eq!(p.poll(s(0)), Step::Idle);
-        assert_eq!(p.flush(), None);
+        assert_eq!(owed(&p), None);
         p.desire(s(1), 3);
         assert_eq!(p.poll(s(1)), Step::Send(3));
     }
@@ -437,7 +424,7 @@ mod tests {
         let mut p = pacer(10, 0);
         p.known(2);
         p.desire(s(0), 2);
-        p.sent(s(0), 2);
+        p.sent(s(0));
         p.desire(s(3), 4);
         assert_eq!(p.poll(s(3)), Step::WaitUntil(s(10)));
         p.desire(s(5), 2);
@@ -455,20 +442,6 @@ mod tests {
     }
 
     #[test]
-    fn failure_keeps_known_and_counts_against_the_throttle() {
-        let mut p = pacer(10, 0);
-        p.known(1);
-        p.desire(s(0), 4);
-        assert_eq!(p.poll(s(0)), Step::Send(4));
-        p.sent(s(0), 4);
-        p.failed(s(3));
-        assert_eq!(p.known_quantity(), Some(1));
-        assert_eq!(p.poll(s(10)), Step::WaitUntil(s(13)));
-        assert_eq!(p.poll(s(13)), Step::Send(4));
-        assert_eq!(p.flush(), Some(4));
-    }
-
-    #[test]
     fn scale_down_waits_out_the_delay_but_scale_up_does_not() {
         let mut p = pacer(10, 60);
         p.known(5);
@@ -476,7 +449,7 @@ mod tests {
         p.desire(s(100), 2);
         assert_eq!(p.poll(s(100)), Step::WaitUntil(s(160)));
         assert_eq!(p.poll(s(159)), Step::WaitUntil(s(160)));
-        assert_eq!(p.flush(), Some(2));
+        assert_eq!(owed(&p), Some(2));
         p.desire(s(120), 8);
         assert_eq!(deliver(&mut p, s(120)), Step::Send(8));
         p.desire(s(125), 0);
@@ -538,7 +511,6 @@ mod tests {
         Advance(u64),
         Desire(u32),
         Known(u32),
-        Fail,
     }
 
     fn events() -> impl Strategy<Value = Vec<Event>> {
@@ -547,7 +519,6 @@ mod tests {
                 (0u64..30_000).prop_map(Event::Advance),
                 (0u32..8).prop_map(Event::Desire),
                 (0u32..8).prop_map(Event::Known),
-                Just(Event::Fail),
             ],
             0..60,
         )
@@ -622,12 +593,12 @@ mod tests {
             let act = |p: &mut Pacer, now: Duration, calls: &mut Vec<Duration>| -> Result<(), TestCaseError> {
                 match p.poll(now) {
                     Step::Send(q) => {
-                        prop_assert_ne!(Some(q), p.known_quantity());
-                        p.sent(now, q);
+                        prop_assert_ne!(Some(q), p.known);
+                        p.sent(now);
                         calls.push(now);
                     }
                     Step::WaitUntil(t) => prop_assert!(t > now),
-                    Step::Idle => prop_assert!(p.desired().is_none() || p.desired() == p.known_quantity()),
+                    Step::Idle => prop_assert!(p.desired.is_none() || p.desired == p.known),
                 }
                 Ok(())
             };
@@ -636,18 +607,17 @@ mod tests {
                     Event::Advance(ms) => now += Duration::from_millis(ms),
                     Event::Desire(w) => p.desire(now, w),
                     Event::Known(q) => p.known(q),
-                    Event::Fail => p.failed(now),
                 }
                 act(&mut p, now, &mut calls)?;
             }
             for pair in calls.windows(2) {
                 prop_assert!(pair[1] - pair[0] >= Duration::from_millis(throttle_ms), "{:?}", calls);
             }
-            if let Some(latest) = p.desired() {
+            if let Some(latest) = p.desired {
                 let later = now + Duration::from_millis(throttle_ms + delay_ms);
-                let expected = if p.known_quantity() == Some(latest) { Step::Idle } else { Step::Send(latest) };
+                let expected = if p.known == Some(latest) { Step::Idle } else { Step::Send(latest) };
                 prop_assert_eq!(p.poll(later), expected);
-                prop_assert_eq!(p.flush(), (expected != Step::Idle).then_some(latest));
+                prop_assert_eq!(owed(&p), (expected != Step::Idle).then_some(latest));
             }
         }
 
@@ -663,16 +633,16 @@ mod tests {
                 p.desire(now, w);
                 deliver(&mut p, now);
             }
-            let latest = p.desired().unwrap();
+            let latest = p.desired.unwrap();
             // Following WaitUntil hints alone reaches the latest wish in a few hops.
             for _ in 0..20 {
                 match deliver(&mut p, now) {
                     Step::WaitUntil(t) => { prop_assert!(t > now); now = t; }
-                    _ if p.known_quantity() == Some(latest) => break,
+                    _ if p.known == Some(latest) => break,
                     _ => {}
                 }
             }
-            prop_assert_eq!(p.known_quantity(), Some(latest));
+            prop_assert_eq!(p.known, Some(latest));
         }
     }
 }

@@ -36,22 +36,6 @@ pub struct Policy {
     wake_lead: Duration,
 }
 
-/// A rejected setting. `field` is the configuration key so the Ruby layer can
-/// name the variable the user has to fix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    pub field: &'static str,
-    pub problem: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.field, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 /// What the queue looks like for one pool right now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Observation {
@@ -142,64 +126,43 @@ impl fmt::Display for Reason {
     }
 }
 
-fn invalid(field: &'static str, problem: String) -> Result<Policy, ConfigError> {
-    Err(ConfigError { field, problem })
+impl Sizing {
+    /// The rules Ruby's settings enforce (naming the variable): at least one
+    /// job per worker; at least one rule, `at_least` strictly increasing and
+    /// workers never fewer as it grows (more work never means fewer workers).
+    pub fn is_valid(&self) -> bool {
+        match self {
+            Sizing::JobsPerWorker(n) => *n >= 1,
+            Sizing::Rules(rules) => {
+                !rules.is_empty()
+                    && rules
+                        .windows(2)
+                        .all(|w| w[1].at_least > w[0].at_least && w[1].workers >= w[0].workers)
+            }
+        }
+    }
 }
 
 impl Policy {
+    /// Settings are checked once, in Ruby, where the variable can be named
+    /// (`Configuration::Settings`); here they are only asserted.
     pub fn new(
         min_workers: u32,
         max_workers: u32,
         sizing: Sizing,
         dyno_concurrency: u32,
         wake_lead: Duration,
-    ) -> Result<Policy, ConfigError> {
-        if max_workers < min_workers {
-            return invalid(
-                "max_workers",
-                format!("must be at least min_workers (got {max_workers}, min_workers is {min_workers})"),
-            );
-        }
-        if dyno_concurrency == 0 {
-            return invalid("dyno_concurrency", "must be at least 1 (got 0)".into());
-        }
-        match &sizing {
-            Sizing::JobsPerWorker(0) => {
-                return invalid("jobs_per_worker", "must be at least 1 (got 0)".into());
-            }
-            Sizing::Rules(rules) if rules.is_empty() => {
-                return invalid("rules", "must have at least one rule".into());
-            }
-            Sizing::Rules(rules) => {
-                if let Some(w) = rules.windows(2).find(|w| w[1].at_least <= w[0].at_least) {
-                    return invalid(
-                        "rules",
-                        format!(
-                            "must have strictly increasing at_least (got {} after {})",
-                            w[1].at_least, w[0].at_least
-                        ),
-                    );
-                }
-                // More work must never mean fewer workers.
-                if let Some(w) = rules.windows(2).find(|w| w[1].workers < w[0].workers) {
-                    return invalid(
-                        "rules",
-                        format!(
-                            "must not lower workers as at_least grows (got {} workers at {} after {} at {})",
-                            w[1].workers, w[1].at_least, w[0].workers, w[0].at_least
-                        ),
-                    );
-                }
-            }
-            Sizing::JobsPerWorker(_) => {}
-        }
-        Ok(Policy {
+    ) -> Policy {
+        debug_assert!(min_workers <= max_workers, "max_workers {max_workers} below min_workers {min_workers}");
+        debug_assert!(dyno_concurrency >= 1, "dyno_concurrency of 0");
+        debug_assert!(sizing.is_valid(), "invalid sizing {sizing:?}");
+        Policy {
             min_workers,
             max_workers,
             sizing,
             dyno_concurrency,
             wake_lead,
-        })
+        }
     }
 
     pub fn min_workers(&self) -> u32 {
@@ -305,7 +268,7 @@ mod tests {
     const SEC: Duration = Duration::from_secs(1);
 
     pub(super) fn policy(min: u32, max: u32, sizing: Sizing, concurrency: u32) -> Policy {
-        Policy::new(min, max, sizing, concurrency, 60 * SEC).unwrap()
+        Policy::new(min, max, sizing, concurrency, 60 * SEC)
     }
 
     pub(super) fn obs(runnable: u64, running: u64) -> Observation {
@@ -485,7 +448,7 @@ mod tests {
 
     #[test]
     fn zero_wake_lead_consults_when_due() {
-        let p = Policy::new(0, 5, Sizing::JobsPerWorker(1), 1, Duration::ZERO).unwrap();
+        let p = Policy::new(0, 5, Sizing::JobsPerWorker(1), 1, Duration::ZERO);
         let d = p.decide(&Observation {
             next_run_in: Some(30 * SEC),
             ..obs(0, 0)
@@ -501,40 +464,22 @@ mod tests {
     }
 
     #[test]
-    fn config_errors_name_the_field() {
-        let err = |min, max, sizing, concurrency| {
-            Policy::new(min, max, sizing, concurrency, SEC).unwrap_err()
-        };
-        let e = err(3, 2, Sizing::JobsPerWorker(1), 1);
-        assert_eq!(e.field, "max_workers");
-        assert_eq!(
-            e.to_string(),
-            "max_workers must be at least min_workers (got 2, min_workers is 3)"
-        );
-        assert_eq!(
-            err(0, 1, Sizing::JobsPerWorker(1), 0).field,
-            "dyno_concurrency"
-        );
-        assert_eq!(
-            err(0, 1, Sizing::JobsPerWorker(0), 1).field,
-            "jobs_per_worker"
-        );
-        assert_eq!(err(0, 1, rules(&[]), 1).field, "rules");
-        let e = err(0, 1, rules(&[(5, 1), (5, 2)]), 1);
-        assert_eq!(
-            e.to_string(),
-            "rules must have strictly increasing at_least (got 5 after 5)"
-        );
-        assert_eq!(err(0, 1, rules(&[(10, 1), (5, 2)]), 1).field, "rules");
-        let lower = err(0, 9, rules(&[(0, 4), (9, 1)]), 1);
-        assert_eq!(
-            lower.to_string(),
-            "rules must not lower workers as at_least grows (got 1 workers at 9 after 4 at 0)"
-        );
-        // Equal bounds, a zero row and equal workers are all fine.
-        assert!(Policy::new(3, 3, rules(&[(0, 4), (9, 4)]), 1, SEC).is_ok());
-        let boxed: Box<dyn std::error::Error> = Box::new(e);
-        assert!(boxed.to_string().starts_with("rules "));
+    fn sizing_validity_is_the_settings_rules() {
+        assert!(Sizing::JobsPerWorker(1).is_valid());
+        assert!(!Sizing::JobsPerWorker(0).is_valid());
+        assert!(!rules(&[]).is_valid());
+        assert!(!rules(&[(5, 1), (5, 2)]).is_valid(), "at_least repeated");
+        assert!(!rules(&[(10, 1), (5, 2)]).is_valid(), "at_least decreasing");
+        assert!(!rules(&[(0, 4), (9, 1)]).is_valid(), "fewer workers for more work");
+        // A zero row and equal workers are fine.
+        assert!(rules(&[(0, 4), (9, 4)]).is_valid());
+    }
+
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "below min_workers")]
+    fn a_policy_out_of_bounds_is_a_bug_caught_in_debug_builds() {
+        Policy::new(3, 2, Sizing::JobsPerWorker(1), 1, SEC);
     }
 
     #[test]
@@ -616,7 +561,7 @@ mod tests {
     pub(super) fn any_policy() -> impl Strategy<Value = Policy> {
         (0u32..20, 0u32..20, any_sizing(), 1u32..8, 0u64..120).prop_map(
             |(a, b, sizing, c, lead)| {
-                Policy::new(a.min(b), a.max(b), sizing, c, Duration::from_secs(lead)).unwrap()
+                Policy::new(a.min(b), a.max(b), sizing, c, Duration::from_secs(lead))
             },
         )
     }

@@ -26,7 +26,7 @@ fn worker_pool() -> PoolConfig {
         name: "worker".into(),
         formation_types: vec!["worker".into()],
         eco: false,
-        policy: Policy::new(0, 10, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap(),
+        policy: Policy::new(0, 10, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)),
     }
 }
 

@@ -55,9 +55,13 @@ async fn once(server: &MockServer, response: ResponseTemplate) {
 }
 
 fn config(base_url: String, credentials: Credentials) -> ClientConfig {
-    ClientConfig::new(APP, credentials)
-        .with_base_url(base_url)
-        .with_timeouts(Duration::from_secs(2), Duration::from_secs(5))
+    ClientConfig {
+        base_url,
+        app: APP.into(),
+        credentials,
+        connect_timeout: Duration::from_secs(2),
+        request_timeout: Duration::from_secs(5),
+    }
 }
 
 fn client(server: &MockServer, credentials: Credentials) -> Client {
@@ -240,8 +244,10 @@ async fn the_app_can_be_named_by_its_id_and_the_base_url_may_end_with_a_slash() 
         .expect(1)
         .mount(&server)
         .await;
-    let config = ClientConfig::new(APP_ID, Credentials::bearer(TOKEN))
-        .with_base_url(format!("{}/", server.uri()));
+    let config = ClientConfig {
+        app: APP_ID.into(),
+        ..config(format!("{}/", server.uri()), Credentials::bearer(TOKEN))
+    };
     let client = Client::new(config).unwrap();
     assert_eq!(client.update("worker", 1).await.unwrap().value.quantity, 1);
 }
@@ -526,8 +532,10 @@ async fn a_slow_answer_is_a_timeout_and_the_next_call_is_fresh() {
         .respond_with(ok(formation("worker", 4, "Standard-1X"), 4000))
         .mount(&server)
         .await;
-    let impatient = config(server.uri(), Credentials::bearer(TOKEN))
-        .with_timeouts(Duration::from_secs(2), Duration::from_millis(300));
+    let impatient = ClientConfig {
+        request_timeout: Duration::from_millis(300),
+        ..config(server.uri(), Credentials::bearer(TOKEN))
+    };
     let client = Client::new(impatient).unwrap();
     let started = Instant::now();
     let err = client.update("worker", 4).await.unwrap_err();
@@ -639,10 +647,11 @@ async fn secrets_never_appear_in_debug_display_or_errors() {
         ResponseTemplate::new(200).set_delay(Duration::from_secs(30)),
     )
     .await;
-    let impatient = Client::new(
-        config(server.uri(), basic_creds.clone())
-            .with_timeouts(Duration::from_secs(1), Duration::from_millis(200)),
-    )
+    let impatient = Client::new(ClientConfig {
+        connect_timeout: Duration::from_secs(1),
+        request_timeout: Duration::from_millis(200),
+        ..config(server.uri(), basic_creds.clone())
+    })
     .unwrap();
     let refused = Client::new(config(closed_port_url(), basic_creds.clone())).unwrap();
     let errors = [

@@ -75,7 +75,7 @@ mod tests {
     const T0: u64 = 1_764_000_000_000;
 
     fn policy(max: u32) -> Policy {
-        Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap()
+        Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30))
     }
 
     fn runnable(n: u64) -> PoolInput {

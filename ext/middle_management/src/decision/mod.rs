@@ -115,7 +115,7 @@ pub fn decide(
     pacer.desire(now, decision.workers);
     let send = match pacer.poll(now) {
         Step::Send(quantity) => {
-            pacer.sent(now, quantity);
+            pacer.sent(now);
             pacer.known(quantity);
             Some(quantity)
         }
@@ -157,7 +157,7 @@ mod tests {
     const T0: u64 = 1_764_000_000_000; // a store clock reading, ms
 
     fn pool(max: u32) -> Policy {
-        Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap()
+        Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30))
     }
 
     fn pacing(throttle: u64, delay: u64) -> PacingConfig {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::heroku::Credentials;
 use crate::pacing::PacingConfig;
-use crate::policy::{ConfigError, Policy};
+use crate::policy::Policy;
 
 /// How the dispatcher reaches Heroku.
 #[derive(Debug, Clone)]
@@ -70,23 +70,17 @@ pub struct DispatcherConfig {
 }
 
 impl DispatcherConfig {
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.pools.is_empty() {
-            return Err(ConfigError {
-                field: "pools",
-                problem: "must name at least one pool".into(),
-            });
-        }
+    /// What Ruby's settings enforce (naming the variable): at least one
+    /// pool, and no process type set by two pools. Asserted when a
+    /// dispatcher starts.
+    pub fn is_valid(&self) -> bool {
         let mut seen = std::collections::HashSet::new();
-        for t in self.pools.iter().flat_map(|p| &p.formation_types) {
-            if !seen.insert(t) {
-                return Err(ConfigError {
-                    field: "pools",
-                    problem: format!("set the process type {t} twice"),
-                });
-            }
-        }
-        Ok(())
+        !self.pools.is_empty()
+            && self
+                .pools
+                .iter()
+                .flat_map(|p| &p.formation_types)
+                .all(|t| seen.insert(t))
     }
 }
 
@@ -100,7 +94,7 @@ mod tests {
             name: name.into(),
             formation_types: types.iter().map(|t| t.to_string()).collect(),
             eco,
-            policy: Policy::new(0, 4, Sizing::JobsPerWorker(1), 1, Duration::ZERO).unwrap(),
+            policy: Policy::new(0, 4, Sizing::JobsPerWorker(1), 1, Duration::ZERO),
         }
     }
 
@@ -140,7 +134,7 @@ mod tests {
     }
 
     #[test]
-    fn a_type_in_two_pools_is_refused() {
+    fn a_type_in_two_pools_is_not_valid() {
         let config = DispatcherConfig {
             target: Target::DryRun,
             pools: vec![
@@ -152,6 +146,6 @@ mod tests {
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
         };
-        assert_eq!(config.validate().unwrap_err().field, "pools");
+        assert!(!config.is_valid());
     }
 }

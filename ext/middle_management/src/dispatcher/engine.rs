@@ -17,7 +17,7 @@ use tokio::time::{sleep_until, Instant};
 use super::api::{Formation, FormationApi};
 use super::event::Event;
 use super::outbox::Outbox;
-use super::pool::{Call, PoolState};
+use super::pool::{Call, Pool};
 use super::request::{Answer, Request};
 use super::signal::Signal;
 use super::status::{PoolStatus, Status};
@@ -57,7 +57,7 @@ pub(crate) enum Input {
 
 pub(crate) struct Engine<A> {
     api: A,
-    pools: Vec<PoolState>,
+    pools: Vec<Pool>,
     outbox: Arc<Outbox>,
     status: Arc<Mutex<Status>>,
     dry_run: bool,
@@ -76,7 +76,7 @@ pub(crate) struct Engine<A> {
 impl<A: FormationApi> Engine<A> {
     pub fn new(
         api: A,
-        pools: Vec<PoolState>,
+        pools: Vec<Pool>,
         count_interval: Duration,
         wakes: Arc<Wakes>,
         outbox: Arc<Outbox>,
@@ -149,7 +149,7 @@ impl<A: FormationApi> Engine<A> {
     /// under way, nothing is being flushed and no pool may decide for news.
     fn parked_until(&self) -> Option<Duration> {
         let now = self.now();
-        if !self.flushers.is_empty() || self.pools.iter().any(PoolState::asked) {
+        if !self.flushers.is_empty() || self.pools.iter().any(Pool::asked) {
             return None;
         }
         self.pools
@@ -166,7 +166,7 @@ impl<A: FormationApi> Engine<A> {
         let now = self.now();
         match input {
             Input::Watch => self.pools.iter_mut().for_each(|p| p.watch(now)),
-            Input::Check => self.pools.iter_mut().for_each(PoolState::check),
+            Input::Check => self.pools.iter_mut().for_each(Pool::check),
             Input::Answer { pool, answer } => {
                 let period = self.count_interval;
                 if let Some(p) = self.pools.get_mut(pool) {
@@ -201,7 +201,7 @@ impl<A: FormationApi> Engine<A> {
         let calls = self
             .pools
             .iter()
-            .any(PoolState::has_pending)
+            .any(Pool::has_pending)
             .then_some(self.gate.max(now));
         let flushes_end = self.flushers.iter().map(|f| f.deadline).min();
         self.pools
@@ -227,7 +227,7 @@ impl<A: FormationApi> Engine<A> {
         }
         // Calls wait for every decision under way, so pools that change
         // together go out in one batch.
-        if now >= self.gate && !self.pools.iter().any(PoolState::asked) {
+        if now >= self.gate && !self.pools.iter().any(Pool::asked) {
             self.send_pending(now).await;
         }
         self.publish_status();
@@ -393,7 +393,7 @@ impl<A: FormationApi> Engine<A> {
     }
 
     /// Flush waiters are released once every pool has settled (see
-    /// `PoolState::settled`), and given up at their deadline.
+    /// `Pool::settled`), and given up at their deadline.
     fn answer_flushers(&mut self) {
         let now = self.now();
         let pools = &self.pools;

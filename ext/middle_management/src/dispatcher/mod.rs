@@ -40,7 +40,7 @@ pub use config::{DispatcherConfig, PoolConfig, Target};
 use engine::{Engine, Input};
 pub use event::{Event, Level};
 pub use outbox::{Message, Outbox};
-use pool::PoolState;
+use pool::Pool;
 pub use request::{Answer, Decided, Request, Why};
 pub use signal::Signal;
 pub use status::{PoolStatus, Status};
@@ -73,22 +73,25 @@ impl Dispatcher {
                 app,
                 credentials,
             } => {
-                let client = Client::new(
-                    ClientConfig::new(app.clone(), credentials.clone())
-                        .with_base_url(base_url.clone())
-                        .with_timeouts(config.connect_timeout, config.request_timeout),
-                )?;
+                let client = Client::new(ClientConfig {
+                    base_url: base_url.clone(),
+                    app: app.clone(),
+                    credentials: credentials.clone(),
+                    connect_timeout: config.connect_timeout,
+                    request_timeout: config.request_timeout,
+                })?;
                 Ok(Self::start_with(config, client))
             }
         }
     }
 
     pub fn start_with<A: FormationApi>(config: DispatcherConfig, api: A) -> Dispatcher {
+        debug_assert!(config.is_valid(), "pools checked by Ruby's settings: {:?}", config.pools);
         let (inputs, receiver) = unbounded_channel();
         let outbox = Arc::new(Outbox::default());
         let status = Arc::new(Mutex::new(Status::default()));
         let dry_run = matches!(config.target, Target::DryRun);
-        let pools: Vec<PoolState> = config.pools.iter().cloned().map(PoolState::new).collect();
+        let pools: Vec<Pool> = config.pools.iter().cloned().map(Pool::new).collect();
         let count = pools.len();
         let urgent = Arc::new(Notify::new());
         let engine_urgent = urgent.clone();

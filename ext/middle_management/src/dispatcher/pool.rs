@@ -41,7 +41,7 @@ struct Asked {
 }
 
 #[derive(Debug)]
-pub struct PoolState {
+pub struct Pool {
     pub config: PoolConfig,
     /// Hook wakes so far, and how many of them a decision has covered.
     news: u64,
@@ -70,9 +70,9 @@ pub struct PoolState {
     pub counted_at: Option<Duration>,
 }
 
-impl PoolState {
-    pub fn new(config: PoolConfig) -> PoolState {
-        PoolState {
+impl Pool {
+    pub fn new(config: PoolConfig) -> Pool {
+        Pool {
             config,
             news: 0,
             covered: 0,

@@ -19,7 +19,7 @@ use super::config::PoolConfig;
 use super::engine::{Engine, Input};
 use super::event::Event;
 use super::outbox::{Message, Outbox};
-use super::pool::PoolState;
+use super::pool::Pool;
 use super::request::{Answer, Decided, Request, Why};
 use super::signal::Signal;
 use super::status::Status;
@@ -85,7 +85,7 @@ fn pool(name: &str, max: u32) -> PoolConfig {
         name: name.into(),
         formation_types: vec![name.into()],
         eco: false,
-        policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, 30 * SEC).unwrap(),
+        policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, 30 * SEC),
     }
 }
 
@@ -123,7 +123,7 @@ impl Harness {
         let outbox = Arc::new(Outbox::default());
         let (inputs, receiver) = unbounded_channel();
         let origin = Instant::now();
-        let states = pools.iter().cloned().map(PoolState::new).collect();
+        let states = pools.iter().cloned().map(Pool::new).collect();
         let wakes = Arc::new(Wakes::new(pools.len(), origin));
         let engine = Engine::new(
             api.clone(),

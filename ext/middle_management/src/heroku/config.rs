@@ -6,13 +6,9 @@ use std::time::Duration;
 use super::credentials::Credentials;
 use super::redact::redact_url_text;
 
-/// Heroku's Platform API.
-const DEFAULT_BASE_URL: &str = "https://api.heroku.com";
-const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Ruby's settings check every field at boot (`MiddleManagement::Settings`),
-/// naming the variable; the client only asserts what it relies on.
+/// Every field comes from Ruby's settings, which check them at boot naming
+/// the variable and own their defaults (the API's URL, the timeouts); the
+/// client only asserts what it relies on.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClientConfig {
     /// API base URL; a trailing slash and a path prefix (for a proxy) are
@@ -24,30 +20,6 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Whole request, answer body included.
     pub request_timeout: Duration,
-}
-
-impl ClientConfig {
-    /// A configuration with the default base URL and timeouts.
-    pub fn new(app: impl Into<String>, credentials: Credentials) -> Self {
-        ClientConfig {
-            base_url: DEFAULT_BASE_URL.to_owned(),
-            app: app.into(),
-            credentials,
-            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
-            request_timeout: DEFAULT_REQUEST_TIMEOUT,
-        }
-    }
-
-    pub fn with_base_url(mut self, base_url: impl Into<String>) -> Self {
-        self.base_url = base_url.into();
-        self
-    }
-
-    pub fn with_timeouts(mut self, connect_timeout: Duration, request_timeout: Duration) -> Self {
-        self.connect_timeout = connect_timeout;
-        self.request_timeout = request_timeout;
-        self
-    }
 }
 
 // By hand: a base URL may carry a secret in its user info or query.
@@ -83,8 +55,13 @@ mod tests {
 
     #[test]
     fn debug_and_display_hide_the_token_even_in_the_url() {
-        let config = ClientConfig::new("my-app", Credentials::bearer(TOKEN))
-            .with_base_url(format!("https://u:{TOKEN}@h/x?t={TOKEN}"));
+        let config = ClientConfig {
+            base_url: format!("https://u:{TOKEN}@h/x?t={TOKEN}"),
+            app: "my-app".into(),
+            credentials: Credentials::bearer(TOKEN),
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+        };
         for text in [
             format!("{config:?}"),
             format!("{config:#?}"),

@@ -6,9 +6,7 @@ use std::fmt;
 use reqwest::header::HeaderValue;
 
 use super::error::HerokuError;
-
-/// Text shown wherever a secret would otherwise be printed.
-pub const REDACTED: &str = "[REDACTED]";
+use super::redact::REDACTED;
 
 /// A secret string (an API token or password).
 ///

@@ -4,7 +4,8 @@
 
 use reqwest::Url;
 
-use super::credentials::REDACTED;
+/// Text shown wherever a secret would otherwise be printed.
+pub const REDACTED: &str = "[REDACTED]";
 
 /// Replaces every occurrence of each non-empty marker with `[REDACTED]`.
 pub(crate) fn scrub(mut text: String, markers: &[String]) -> String {

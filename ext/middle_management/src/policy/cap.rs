@@ -88,7 +88,7 @@ mod tests {
             // With nothing else observed, one job fewer than the cap decides
             // otherwise (the workers, or why): no smaller cap would be exact.
             // (A min_workers above the lower rows can make them alike.)
-            let p = Policy::new(0, p.max_workers(), p.sizing().clone(), 1, p.wake_lead()).unwrap();
+            let p = Policy::new(0, p.max_workers(), p.sizing().clone(), 1, p.wake_lead());
             let cap = p.count_cap();
             prop_assume!(cap > 0);
             prop_assert_ne!(p.decide(&obs(cap - 1, 0)), p.decide(&obs(cap, 0)));

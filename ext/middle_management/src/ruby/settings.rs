@@ -1,7 +1,7 @@
 //! The Hash `MiddleManagement::Configuration#native_settings` builds, turned
-//! into a checked `DispatcherConfig`. Ruby has validated it already (naming
-//! the environment variables); these checks are the last line, and name the
-//! field.
+//! into a `DispatcherConfig`. Ruby has checked every value already, naming
+//! the environment variable; here a missing key or a value of the wrong
+//! type is a bug in the gem, said by key.
 
 use std::time::Duration;
 
@@ -33,7 +33,7 @@ pub fn dispatcher_config(ruby: &Ruby, hash: RHash) -> Result<DispatcherConfig, E
         .into_iter()
         .map(|pool| pool_config(RHash::try_convert(pool)?))
         .collect::<Result<Vec<_>, Error>>()?;
-    let config = DispatcherConfig {
+    Ok(DispatcherConfig {
         target: target(ruby, fetch(hash, "target")?)?,
         pools,
         pacing: PacingConfig {
@@ -43,11 +43,7 @@ pub fn dispatcher_config(ruby: &Ruby, hash: RHash) -> Result<DispatcherConfig, E
         count_interval: seconds(hash, "count_interval")?,
         connect_timeout: seconds(hash, "connect_timeout")?,
         request_timeout: seconds(hash, "request_timeout")?,
-    };
-    config
-        .validate()
-        .map_err(|e| configuration_error(e.to_string()))?;
-    Ok(config)
+    })
 }
 
 fn target(ruby: &Ruby, hash: RHash) -> Result<Target, Error> {
@@ -86,8 +82,7 @@ fn pool_config(hash: RHash) -> Result<PoolConfig, Error> {
         sizing,
         fetch(hash, "dyno_concurrency")?,
         seconds(hash, "wake_lead")?,
-    )
-    .map_err(|e| configuration_error(format!("pool {name:?} {e}")))?;
+    );
     Ok(PoolConfig {
         formation_types: fetch(hash, "formation_types")?,
         eco: fetch(hash, "eco")?,

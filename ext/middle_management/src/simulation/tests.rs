@@ -5,7 +5,7 @@ const SEC: u64 = 1_000;
 
 fn settings(max: u32, throttle_s: u64) -> Settings {
     Settings {
-        policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)).unwrap(),
+        policy: Policy::new(0, max, Sizing::JobsPerWorker(1), 1, Duration::from_secs(30)),
         pacing: PacingConfig {
             api_throttle: Duration::from_secs(throttle_s),
             scale_down_delay: Duration::ZERO,
