@@ -129,7 +129,12 @@ mod tests {
 
     #[test]
     fn rate_limit_pause_only_when_running_low() {
-        for remaining in [None, Some(4500 /* Heroku's bucket, full */), Some(1000), Some(LOW_WATER)] {
+        for remaining in [
+            None,
+            Some(4500 /* Heroku's bucket, full */),
+            Some(1000),
+            Some(LOW_WATER),
+        ] {
             assert_eq!(rate_limit_pause(remaining), Duration::ZERO, "{remaining:?}");
         }
         let pauses: Vec<_> = (0..LOW_WATER)

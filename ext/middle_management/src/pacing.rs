@@ -36,10 +36,19 @@ impl Memory {
         if text.is_empty() || text.len() > LEGACY_MAX_CHARS {
             return None;
         }
-        let memory = serde_json::from_str(text).ok().or_else(|| Memory::read_legacy(text))?;
+        let memory = serde_json::from_str(text)
+            .ok()
+            .or_else(|| Memory::read_legacy(text))?;
         let now = u64::try_from(now.as_millis()).unwrap_or(u64::MAX);
-        let times_past = memory.f.iter().chain(memory.s.iter().map(|(at, _)| at)).all(|&at| at <= now);
-        let in_order = memory.s.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 > w[1].1);
+        let times_past = memory
+            .f
+            .iter()
+            .chain(memory.s.iter().map(|(at, _)| at))
+            .all(|&at| at <= now);
+        let in_order = memory
+            .s
+            .windows(2)
+            .all(|w| w[0].0 <= w[1].0 && w[0].1 > w[1].1);
         (times_past && in_order).then_some(memory)
     }
 
@@ -157,7 +166,11 @@ impl Pacer {
         let memory = Memory {
             d: self.desired,
             f: self.first_desired_at.map(millis),
-            s: self.superseded.iter().map(|&(at, v)| (millis(at), v)).collect(),
+            s: self
+                .superseded
+                .iter()
+                .map(|&(at, v)| (millis(at), v))
+                .collect(),
         };
         serde_json::to_string(&memory).unwrap_or_default()
     }
@@ -194,8 +207,11 @@ impl Pacer {
     /// lower one's end, so a scale-down is at worst held a little longer,
     /// never released sooner.
     fn merge_closest(&mut self) {
-        let closest = (0..self.superseded.len() - 1)
-            .min_by_key(|&i| self.superseded[i + 1].0.saturating_sub(self.superseded[i].0));
+        let closest = (0..self.superseded.len() - 1).min_by_key(|&i| {
+            self.superseded[i + 1]
+                .0
+                .saturating_sub(self.superseded[i].0)
+        });
         if let Some(i) = closest {
             let (until, _) = self.superseded[i + 1];
             self.superseded[i].0 = until;
@@ -330,10 +346,28 @@ mod tests {
         assert_eq!(back.poll(s(120)), p.poll(s(120)));
         assert_eq!(back.poll(s(141)), p.poll(s(141)));
 
-        let legacy = Pacer::restore(config(10, 30), Some(8), None, "d3 f100000 s105000:8 s110000:5", s(110));
-        assert_eq!(legacy.memory(), memory, "the text format of earlier versions is read");
-        let long: Vec<String> = (0..40u64).map(|i| format!("s{}:{}", 1_000 + i * 1_000, 100 - i)).collect();
-        let long = Pacer::restore(config(10, 30), Some(100), None, &format!("d0 f0 {}", long.join(" ")), s(110));
+        let legacy = Pacer::restore(
+            config(10, 30),
+            Some(8),
+            None,
+            "d3 f100000 s105000:8 s110000:5",
+            s(110),
+        );
+        assert_eq!(
+            legacy.memory(),
+            memory,
+            "the text format of earlier versions is read"
+        );
+        let long: Vec<String> = (0..40u64)
+            .map(|i| format!("s{}:{}", 1_000 + i * 1_000, 100 - i))
+            .collect();
+        let long = Pacer::restore(
+            config(10, 30),
+            Some(100),
+            None,
+            &format!("d0 f0 {}", long.join(" ")),
+            s(110),
+        );
         assert!(long.superseded.len() <= MAX_SUPERSEDED && long.memory().len() <= MEMORY_MAX_CHARS);
 
         for garbled in [
@@ -370,9 +404,17 @@ mod tests {
                 _ => 100,
             };
             let exact = reference_target(&reference, 100, s(probe), s(delay));
-            assert!(target(&bounded) >= exact, "at {probe}: {} < {exact}", target(&bounded));
+            assert!(
+                target(&bounded) >= exact,
+                "at {probe}: {} < {exact}",
+                target(&bounded)
+            );
         }
-        assert_eq!(target_at(&bounded, s(10_000 + 3_000 + 2 * delay)), 0, "it does reach 0");
+        assert_eq!(
+            target_at(&bounded, s(10_000 + 3_000 + 2 * delay)),
+            0,
+            "it does reach 0"
+        );
     }
 
     fn target_at(p: &Pacer, now: Duration) -> u32 {
@@ -386,10 +428,7 @@ mod tests {
     fn nothing_wanted_is_idle() {
         let p = pacer(10, 0);
         assert_eq!(p.poll(s(0)), Step::Idle);
-        assert_eq!(
-            (owed(&p), p.desired, p.known),
-            (None, None, None)
-        );
+        assert_eq!((owed(&p), p.desired, p.known), (None, None, None));
     }
 
     #[test]

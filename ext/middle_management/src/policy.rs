@@ -153,7 +153,10 @@ impl Policy {
         dyno_concurrency: u32,
         wake_lead: Duration,
     ) -> Policy {
-        debug_assert!(min_workers <= max_workers, "max_workers {max_workers} below min_workers {min_workers}");
+        debug_assert!(
+            min_workers <= max_workers,
+            "max_workers {max_workers} below min_workers {min_workers}"
+        );
         debug_assert!(dyno_concurrency >= 1, "dyno_concurrency of 0");
         debug_assert!(sizing.is_valid(), "invalid sizing {sizing:?}");
         Policy {
@@ -233,7 +236,10 @@ impl Policy {
         } else {
             (workers, reason)
         };
-        (u32::try_from(workers).expect("clamped to max_workers"), reason)
+        (
+            u32::try_from(workers).expect("clamped to max_workers"),
+            reason,
+        )
     }
 
     /// Counts stay in u64 until the clamp so huge queues can't wrap.
@@ -470,7 +476,10 @@ mod tests {
         assert!(!rules(&[]).is_valid());
         assert!(!rules(&[(5, 1), (5, 2)]).is_valid(), "at_least repeated");
         assert!(!rules(&[(10, 1), (5, 2)]).is_valid(), "at_least decreasing");
-        assert!(!rules(&[(0, 4), (9, 1)]).is_valid(), "fewer workers for more work");
+        assert!(
+            !rules(&[(0, 4), (9, 1)]).is_valid(),
+            "fewer workers for more work"
+        );
         // A zero row and equal workers are fine.
         assert!(rules(&[(0, 4), (9, 4)]).is_valid());
     }
@@ -527,7 +536,10 @@ mod tests {
     fn without_dyno_numbers_nothing_goes_below_herokus_quantity_while_a_job_is_busy() {
         let p = policy(0, 10, Sizing::JobsPerWorker(1), 1);
         let d = p.decide(&busy_on(BusyDynos::Unnumbered(5), 0, 1));
-        assert_eq!((d.workers, d.needed, d.reason), (5, 1, Reason::BusyUnnumbered));
+        assert_eq!(
+            (d.workers, d.needed, d.reason),
+            (5, 1, Reason::BusyUnnumbered)
+        );
         let d = p.decide(&busy_on(BusyDynos::Unnumbered(5), 9, 1));
         assert_eq!((d.workers, d.reason), (10, Reason::Work));
     }
@@ -536,7 +548,10 @@ mod tests {
     fn max_workers_beats_a_busy_dyno_and_says_so() {
         let p = policy(0, 3, Sizing::JobsPerWorker(1), 1);
         let d = p.decide(&busy_on(BusyDynos::Top(5), 0, 1));
-        assert_eq!((d.workers, d.reason, d.stops_busy), (3, Reason::Maximum, Some(5)));
+        assert_eq!(
+            (d.workers, d.reason, d.stops_busy),
+            (3, Reason::Maximum, Some(5))
+        );
         let d = p.decide(&busy_on(BusyDynos::Top(3), 0, 1));
         assert_eq!((d.workers, d.stops_busy), (3, None));
     }

@@ -57,7 +57,9 @@ pub fn decide_app<'a>(
     AppVerdict {
         window_opens_at: verdicts.iter().filter_map(|v| v.window_opens_at).max(),
         look_at: look_in.map(|d| now_ms.saturating_add(ceil_millis(d))),
-        waiting: verdicts.iter().any(|v| v.send.is_none() && v.look_again_in.is_some()),
+        waiting: verdicts
+            .iter()
+            .any(|v| v.send.is_none() && v.look_again_in.is_some()),
         pools: verdicts,
     }
 }
@@ -96,14 +98,35 @@ mod tests {
             scale_down_delay: Duration::ZERO,
         };
         let policies = [policy(5), policy(5)];
-        let first = decide_app(&policies, pacing, None, &[runnable(2), runnable(0)], T0, Occasion::Change);
-        assert_eq!(first.pools.iter().map(|v| v.send).collect::<Vec<_>>(), [Some(2), None]);
+        let first = decide_app(
+            &policies,
+            pacing,
+            None,
+            &[runnable(2), runnable(0)],
+            T0,
+            Occasion::Change,
+        );
+        assert_eq!(
+            first.pools.iter().map(|v| v.send).collect::<Vec<_>>(),
+            [Some(2), None]
+        );
         assert_eq!(first.window_opens_at, Some(T0 + 10_000));
         assert!(!first.waiting);
 
-        let inside = decide_app(&policies, pacing, first.window_opens_at, &[runnable(3), runnable(0)], T0 + 2_500, Occasion::Change);
+        let inside = decide_app(
+            &policies,
+            pacing,
+            first.window_opens_at,
+            &[runnable(3), runnable(0)],
+            T0 + 2_500,
+            Occasion::Change,
+        );
         assert_eq!(inside.pools[0].send, None, "the window is the app's");
-        assert_eq!(inside.look_at, Some(T0 + 10_000), "the next look is when it opens");
+        assert_eq!(
+            inside.look_at,
+            Some(T0 + 10_000),
+            "the next look is when it opens"
+        );
         assert!(inside.waiting);
     }
 }

@@ -320,7 +320,14 @@ mod tests {
                 memory: "é1".into(),
             },
         ] {
-            let v = decide(&pool(10), pacing(10, 0), &record, &jobs(5, 0), T0, Occasion::Change);
+            let v = decide(
+                &pool(10),
+                pacing(10, 0),
+                &record,
+                &jobs(5, 0),
+                T0,
+                Occasion::Change,
+            );
             assert_eq!(v.send, Some(5), "{record:?}");
             assert_eq!(v.window_opens_at, Some(T0 + 10_000));
         }
@@ -430,8 +437,19 @@ mod tests {
             top_busy_dyno: Some(4),
             ..Counts::default()
         };
-        let v = decide(&pool(10), pacing(0, 0), &record, &long_jobs_on_3_and_4, T0, Occasion::Change);
-        assert_eq!((v.wanted, v.needed, v.send), (4, 2, None), "no call: Heroku has 4");
+        let v = decide(
+            &pool(10),
+            pacing(0, 0),
+            &record,
+            &long_jobs_on_3_and_4,
+            T0,
+            Occasion::Change,
+        );
+        assert_eq!(
+            (v.wanted, v.needed, v.send),
+            (4, 2, None),
+            "no call: Heroku has 4"
+        );
         assert_eq!(v.reason, Reason::BusyDyno(4));
 
         let last_on_1 = Counts {
@@ -439,7 +457,14 @@ mod tests {
             top_busy_dyno: Some(1),
             ..Counts::default()
         };
-        let v = decide(&pool(10), pacing(0, 0), &record, &last_on_1, T0, Occasion::Change);
+        let v = decide(
+            &pool(10),
+            pacing(0, 0),
+            &record,
+            &last_on_1,
+            T0,
+            Occasion::Change,
+        );
         assert_eq!((v.wanted, v.send), (1, Some(1)));
     }
 
@@ -454,7 +479,14 @@ mod tests {
             busy_unnumbered: true,
             ..Counts::default()
         };
-        let v = decide(&pool(10), pacing(0, 0), &record, &counts, T0, Occasion::Change);
+        let v = decide(
+            &pool(10),
+            pacing(0, 0),
+            &record,
+            &counts,
+            T0,
+            Occasion::Change,
+        );
         assert_eq!((v.wanted, v.needed, v.send), (3, 1, None));
         assert_eq!(v.reason, Reason::BusyUnnumbered);
     }

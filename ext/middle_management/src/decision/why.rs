@@ -78,7 +78,11 @@ mod tests {
         };
         let minute = Duration::from_secs(60);
         assert_eq!(Why::News.gap(pacing(10), minute), NEWS_GAP);
-        assert_eq!(Why::News.gap(pacing(0), minute), Duration::ZERO, "never more than the throttle");
+        assert_eq!(
+            Why::News.gap(pacing(0), minute),
+            Duration::ZERO,
+            "never more than the throttle"
+        );
         assert_eq!(Why::Periodic.gap(pacing(10), minute), minute);
         assert_eq!(Why::Flush.gap(pacing(10), minute), Duration::ZERO);
     }

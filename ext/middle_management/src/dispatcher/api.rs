@@ -6,19 +6,21 @@ use std::future::Future;
 
 use crate::heroku::{Client, HerokuError, Reply};
 
-pub type Formation = Vec<(String, u32)>;
+/// Quantities by process type, as a formation call sets them and Heroku's
+/// answer reports them.
+pub type Quantities = Vec<(String, u32)>;
 
 pub trait FormationApi: Send + Sync + 'static {
     /// Sets the given types' quantities in one call; answers what Heroku now has.
     fn apply(
         &self,
-        updates: Formation,
-    ) -> impl Future<Output = Result<Reply<Formation>, HerokuError>> + Send;
+        updates: Quantities,
+    ) -> impl Future<Output = Result<Reply<Quantities>, HerokuError>> + Send;
     /// Reads the whole formation.
-    fn list(&self) -> impl Future<Output = Result<Reply<Formation>, HerokuError>> + Send;
+    fn list(&self) -> impl Future<Output = Result<Reply<Quantities>, HerokuError>> + Send;
 }
 
-fn pairs(formation: Vec<crate::heroku::Formation>) -> Formation {
+fn pairs(formation: Vec<crate::heroku::Formation>) -> Quantities {
     formation
         .into_iter()
         .map(|f| (f.process_type, f.quantity))
@@ -26,7 +28,7 @@ fn pairs(formation: Vec<crate::heroku::Formation>) -> Formation {
 }
 
 impl FormationApi for Client {
-    async fn apply(&self, updates: Formation) -> Result<Reply<Formation>, HerokuError> {
+    async fn apply(&self, updates: Quantities) -> Result<Reply<Quantities>, HerokuError> {
         // One type: the plain update. Several: Heroku's batch update, one call.
         if let [(process_type, quantity)] = updates.as_slice() {
             let reply = self.update(process_type, *quantity).await?;
@@ -43,7 +45,7 @@ impl FormationApi for Client {
         }
     }
 
-    async fn list(&self) -> Result<Reply<Formation>, HerokuError> {
+    async fn list(&self) -> Result<Reply<Quantities>, HerokuError> {
         let reply = Client::list(self).await?;
         Ok(Reply {
             value: pairs(reply.value),
@@ -57,14 +59,14 @@ impl FormationApi for Client {
 pub struct DryRun;
 
 impl FormationApi for DryRun {
-    async fn apply(&self, updates: Formation) -> Result<Reply<Formation>, HerokuError> {
+    async fn apply(&self, updates: Quantities) -> Result<Reply<Quantities>, HerokuError> {
         Ok(Reply {
             value: updates,
             rate_limit_remaining: None,
         })
     }
 
-    async fn list(&self) -> Result<Reply<Formation>, HerokuError> {
+    async fn list(&self) -> Result<Reply<Quantities>, HerokuError> {
         Ok(Reply {
             value: Vec::new(),
             rate_limit_remaining: None,

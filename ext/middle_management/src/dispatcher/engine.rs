@@ -14,7 +14,7 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
-use super::api::{Formation, FormationApi};
+use super::api::{FormationApi, Quantities};
 use super::event::Event;
 use super::outbox::Outbox;
 use super::pool::{Call, Pool};
@@ -173,7 +173,11 @@ impl<A: FormationApi> Engine<A> {
                     p.answered(now, answer, period);
                 }
             }
-            Input::Flush { done, timeout, looks } => self.flushers.push(Flusher {
+            Input::Flush {
+                done,
+                timeout,
+                looks,
+            } => self.flushers.push(Flusher {
                 done,
                 deadline: now + timeout,
                 looks,
@@ -290,7 +294,7 @@ impl<A: FormationApi> Engine<A> {
 
     /// One formation call for `batch`; successes are recorded here.
     async fn call(&mut self, batch: &[(usize, Call)]) -> Result<(), HerokuError> {
-        let mut updates: Formation = Vec::new();
+        let mut updates: Quantities = Vec::new();
         for &(i, call) in batch {
             updates.extend(self.pools[i].config.formation_for(call.quantity));
         }

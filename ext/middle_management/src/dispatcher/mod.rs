@@ -23,9 +23,9 @@ pub mod pool;
 pub mod request;
 mod signal;
 pub mod status;
-mod wakes;
 #[cfg(test)]
 mod tests;
+mod wakes;
 
 use std::mem::ManuallyDrop;
 use std::sync::Arc;
@@ -86,7 +86,11 @@ impl Dispatcher {
     }
 
     pub fn start_with<A: FormationApi>(config: DispatcherConfig, api: A) -> Dispatcher {
-        debug_assert!(config.is_valid(), "pools checked by Ruby's settings: {:?}", config.pools);
+        debug_assert!(
+            config.is_valid(),
+            "pools checked by Ruby's settings: {:?}",
+            config.pools
+        );
         let (inputs, receiver) = unbounded_channel();
         let outbox = Arc::new(Outbox::default());
         let status = Arc::new(Mutex::new(Status::default()));

@@ -275,7 +275,10 @@ impl Pool {
             && !self.unconfirmed
             && self.asked.is_none()
             && self.pending.is_none()
-            && looks_until.map_or(true, |until| self.due_at.map_or(true, |at| at.max(self.not_before) > until))
+            && looks_until.map_or(true, |until| {
+                self.due_at
+                    .map_or(true, |at| at.max(self.not_before) > until)
+            })
     }
 
     /// The earliest instant at which this pool wants attention.

@@ -14,7 +14,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use tokio::sync::Notify;
 use tokio::time::{sleep, Instant};
 
-use super::api::{Formation, FormationApi};
+use super::api::{FormationApi, Quantities};
 use super::config::PoolConfig;
 use super::engine::{Engine, Input};
 use super::event::Event;
@@ -35,13 +35,13 @@ const EPOCH_MS: u64 = 1_764_000_000_000;
 #[derive(Clone, Default)]
 struct Scripted {
     formation: Arc<Mutex<BTreeMap<String, u32>>>,
-    calls: Arc<Mutex<Vec<(Instant, Formation)>>>,
+    calls: Arc<Mutex<Vec<(Instant, Quantities)>>>,
     lists: Arc<Mutex<u32>>,
     failures: Arc<Mutex<VecDeque<HerokuError>>>,
 }
 
 impl FormationApi for Scripted {
-    async fn apply(&self, updates: Formation) -> Result<Reply<Formation>, HerokuError> {
+    async fn apply(&self, updates: Quantities) -> Result<Reply<Quantities>, HerokuError> {
         self.calls.lock().push((Instant::now(), updates.clone()));
         if let Some(error) = self.failures.lock().pop_front() {
             return Err(error);
@@ -56,7 +56,7 @@ impl FormationApi for Scripted {
         })
     }
 
-    async fn list(&self) -> Result<Reply<Formation>, HerokuError> {
+    async fn list(&self) -> Result<Reply<Quantities>, HerokuError> {
         *self.lists.lock() += 1;
         let value = self
             .formation
@@ -206,7 +206,13 @@ impl Harness {
             // As the store answers: a held lease is tried again shortly.
             let retry_in = (until - self.origin.elapsed()).min(Duration::from_millis(200));
             for i in 0..self.pools.len() {
-                self.send(i, Answer::Held { retry_in, look_in: self.look_in });
+                self.send(
+                    i,
+                    Answer::Held {
+                        retry_in,
+                        look_in: self.look_in,
+                    },
+                );
             }
             return;
         }
@@ -219,7 +225,14 @@ impl Harness {
         }
         let policies = self.pools.iter().map(|p| &p.policy);
         let occasion = request.why.occasion(true);
-        let verdict = decide_app(policies, self.pacing, self.window_opens_at, &self.records, now, occasion);
+        let verdict = decide_app(
+            policies,
+            self.pacing,
+            self.window_opens_at,
+            &self.records,
+            now,
+            occasion,
+        );
         self.window_opens_at = verdict.window_opens_at;
         for (i, v) in verdict.pools.iter().enumerate() {
             let decided = Decided::new(v, &self.records[i], now);
@@ -236,7 +249,7 @@ impl Harness {
     }
 
     /// The formation calls made, with when (seconds from the start).
-    fn calls(&self) -> Vec<(u64, Formation)> {
+    fn calls(&self) -> Vec<(u64, Quantities)> {
         let calls = self.api.calls.lock();
         calls
             .iter()
@@ -272,7 +285,7 @@ impl Harness {
     }
 }
 
-fn set(t: &str, q: u32) -> Formation {
+fn set(t: &str, q: u32) -> Quantities {
     vec![(t.to_string(), q)]
 }
 
@@ -324,7 +337,11 @@ async fn a_held_lease_is_tried_again_until_it_frees() {
     h.wake(0);
     h.run_for(2 * SEC).await;
     let at: Vec<u64> = h.requests.iter().map(|(at, _)| *at).collect();
-    assert_eq!(at, vec![0, 2, 4, 5], "tenths of a second: every 0.2 s, as the store says");
+    assert_eq!(
+        at,
+        vec![0, 2, 4, 5],
+        "tenths of a second: every 0.2 s, as the store says"
+    );
     assert_eq!(h.calls(), vec![(0, set("worker", 2))]);
 }
 
@@ -414,7 +431,10 @@ async fn an_exiting_process_that_meets_a_held_lease_tries_again_until_its_flush_
     assert!(!h.flush().await, "the lease stays held: the flush runs out");
     let whys: Vec<Why> = h.requests.iter().map(|(_, why)| *why).collect();
     assert_eq!(whys[..2], [Why::News, Why::Flush]);
-    assert!(whys.len() >= 4, "tried again while the flush lasted: {whys:?}");
+    assert!(
+        whys.len() >= 4,
+        "tried again while the flush lasted: {whys:?}"
+    );
     assert!(h.calls().is_empty());
 
     // A lease freed while the process exits: it decides, and calls.
@@ -423,7 +443,7 @@ async fn an_exiting_process_that_meets_a_held_lease_tries_again_until_its_flush_
     h.held_until = Some(SEC / 2);
     h.wake(0);
     assert!(h.flush().await, "decided once the lease was free");
-    let calls: Vec<Formation> = h.calls().into_iter().map(|(_, f)| f).collect();
+    let calls: Vec<Quantities> = h.calls().into_iter().map(|(_, f)| f).collect();
     assert_eq!(calls, vec![set("worker", 2)]);
 }
 
@@ -434,17 +454,34 @@ async fn a_flush_is_not_done_until_heroku_confirmed_the_call() {
     // said Heroku had the workers.
     let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
     for _ in 0..20 {
-        h.api.failures.lock().push_back(api_error(503, "unavailable"));
+        h.api
+            .failures
+            .lock()
+            .push_back(api_error(503, "unavailable"));
     }
     h.jobs[0] = 5;
     h.wake(0);
-    assert!(!h.flush_within(3 * SEC).await, "a call that failed is not settled");
-    assert!(h.calls().len() >= 2, "tried again within the flush: {:?}", h.calls());
-    assert_eq!(h.records[0].quantity, Some(0), "only what Heroku confirmed (its formation, read first)");
+    assert!(
+        !h.flush_within(3 * SEC).await,
+        "a call that failed is not settled"
+    );
+    assert!(
+        h.calls().len() >= 2,
+        "tried again within the flush: {:?}",
+        h.calls()
+    );
+    assert_eq!(
+        h.records[0].quantity,
+        Some(0),
+        "only what Heroku confirmed (its formation, read first)"
+    );
 
     // Heroku recovers during the flush: done once the retry is confirmed.
     let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
-    h.api.failures.lock().push_back(api_error(503, "unavailable"));
+    h.api
+        .failures
+        .lock()
+        .push_back(api_error(503, "unavailable"));
     h.jobs[0] = 5;
     h.wake(0);
     assert!(h.flush_within(3 * SEC).await);
@@ -474,8 +511,11 @@ async fn the_scheduler_task_checks_heroku_and_repairs_the_record() {
     h.urgent.notify_one();
     assert!(h.flush().await);
     assert_eq!(h.requests[0].1, Why::Check);
-    assert_eq!(h.calls(), vec![(0, set("worker", 1))], "Heroku read, and set to what the work needs");
-
+    assert_eq!(
+        h.calls(),
+        vec![(0, set("worker", 1))],
+        "Heroku read, and set to what the work needs"
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -486,8 +526,14 @@ async fn the_scheduler_task_waits_for_the_window_it_meets() {
     h.run_for(2 * SEC).await; // a call at 0: the app's window opens at 10
     h.jobs[0] = 4;
     h.inputs.send(Input::Check).ok().unwrap();
-    assert!(h.flush_with(15 * SEC, true).await, "the look due at 10 is within the task's time");
-    assert_eq!(h.calls(), vec![(0, set("worker", 1)), (10, set("worker", 4))]);
+    assert!(
+        h.flush_with(15 * SEC, true).await,
+        "the look due at 10 is within the task's time"
+    );
+    assert_eq!(
+        h.calls(),
+        vec![(0, set("worker", 1)), (10, set("worker", 4))]
+    );
 }
 
 /// The simulator (`crate::simulation`) makes the dispatcher's decisions: on
@@ -509,13 +555,27 @@ async fn the_simulator_calls_as_the_dispatcher_does() {
     h.run_for(20 * SEC).await;
     let dispatcher: Vec<(u64, u32)> = h.calls().into_iter().map(|(at, f)| (at, f[0].1)).collect();
 
-    let job = |at_s: u64| Job { enqueued_at: at_s * 1000, due_at: at_s * 1000, duration: 1000 };
-    let jobs: Vec<Job> = [0, 0, 0, 4, 4, 4, 4, 16, 16, 16, 16, 16].into_iter().map(job).collect();
+    let job = |at_s: u64| Job {
+        enqueued_at: at_s * 1000,
+        due_at: at_s * 1000,
+        duration: 1000,
+    };
+    let jobs: Vec<Job> = [0, 0, 0, 4, 4, 4, 4, 16, 16, 16, 16, 16]
+        .into_iter()
+        .map(job)
+        .collect();
     let settings = Settings {
         policy: pool("worker", 10).policy,
-        pacing: crate::pacing::PacingConfig { api_throttle: 10 * SEC, scale_down_delay: Duration::ZERO },
+        pacing: crate::pacing::PacingConfig {
+            api_throttle: 10 * SEC,
+            scale_down_delay: Duration::ZERO,
+        },
         count_interval: Duration::ZERO,
-        heroku: HerokuParams { boot_ms: 3_600_000, grace_ms: 30_000, concurrency: 1 },
+        heroku: HerokuParams {
+            boot_ms: 3_600_000,
+            grace_ms: 30_000,
+            concurrency: 1,
+        },
         price_per_dyno_hour: 1.0,
     };
     let simulated: Vec<(u64, u32)> = simulation::simulate(&jobs, &settings, Strategy::Ours)
@@ -527,4 +587,3 @@ async fn the_simulator_calls_as_the_dispatcher_does() {
     assert_eq!(dispatcher, vec![(0, 3), (10, 7), (20, 10)]);
     assert_eq!(simulated, dispatcher);
 }
-

@@ -48,13 +48,25 @@ mod tests {
         assert_eq!(policy(0, 10, Sizing::JobsPerWorker(10), 1).count_cap(), 101);
         assert_eq!(policy(0, 0, Sizing::JobsPerWorker(10), 1).count_cap(), 1);
         // The top row decides...
-        assert_eq!(policy(0, 10, rules(&[(1, 1), (50, 3), (500, 8)]), 1).count_cap(), 500);
+        assert_eq!(
+            policy(0, 10, rules(&[(1, 1), (50, 3), (500, 8)]), 1).count_cap(),
+            500
+        );
         // ...or the first row past max_workers...
-        assert_eq!(policy(0, 5, rules(&[(1, 1), (50, 6), (500, 8)]), 1).count_cap(), 50);
+        assert_eq!(
+            policy(0, 5, rules(&[(1, 1), (50, 6), (500, 8)]), 1).count_cap(),
+            50
+        );
         // ...but a row at max_workers is still sized by the work.
-        assert_eq!(policy(0, 3, rules(&[(1, 1), (50, 3), (500, 8)]), 1).count_cap(), 500);
+        assert_eq!(
+            policy(0, 3, rules(&[(1, 1), (50, 3), (500, 8)]), 1).count_cap(),
+            500
+        );
         // Rows that keep the workers they had change nothing.
-        assert_eq!(policy(0, 10, rules(&[(1, 2), (50, 4), (500, 4)]), 1).count_cap(), 50);
+        assert_eq!(
+            policy(0, 10, rules(&[(1, 2), (50, 4), (500, 4)]), 1).count_cap(),
+            50
+        );
         assert_eq!(policy(0, 10, rules(&[(0, 2)]), 1).count_cap(), 0);
         assert_eq!(policy(0, 10, rules(&[(5, 0)]), 1).count_cap(), 0);
     }

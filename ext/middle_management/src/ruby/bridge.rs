@@ -25,7 +25,13 @@ struct Classes {
 static CLASSES: OnceLock<Classes> = OnceLock::new();
 
 const REQUEST: [&str; 3] = ["id", "why", "gap"];
-const DECIDE: [&str; 5] = ["request_id", "now_ms", "shared_store", "window_opens_at", "pools"];
+const DECIDE: [&str; 5] = [
+    "request_id",
+    "now_ms",
+    "shared_store",
+    "window_opens_at",
+    "pools",
+];
 const POOL: [&str; 7] = [
     "runnable",
     "running",
@@ -36,7 +42,15 @@ const POOL: [&str; 7] = [
     "memory",
 ];
 const OUTCOME: [&str; 4] = ["pools", "window_opens_at", "look_at", "waiting"];
-const VERDICT: [&str; 7] = ["wanted", "needed", "reason", "stops_busy", "send_quantity", "memory", "look_again_in"];
+const VERDICT: [&str; 7] = [
+    "wanted",
+    "needed",
+    "reason",
+    "stops_busy",
+    "send_quantity",
+    "memory",
+    "look_again_in",
+];
 
 /// Looks up `MiddleManagement::Internal::Bridge`'s Structs (loaded before
 /// the extension) and checks their members.
@@ -54,7 +68,9 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
             .map(|m| m.name().map(|n| n.into_owned()))
             .collect::<Result<Vec<String>, _>>()?;
         if found != members {
-            return Err(gem_error(format!("Bridge::{name} has members {found:?}; the extension reads {members:?}")));
+            return Err(gem_error(format!(
+                "Bridge::{name} has members {found:?}; the extension reads {members:?}"
+            )));
         }
         Ok(class.into())
     };
@@ -70,7 +86,9 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
 }
 
 fn classes() -> &'static Classes {
-    CLASSES.get().expect("bridge::init ran when the extension loaded")
+    CLASSES
+        .get()
+        .expect("bridge::init ran when the extension loaded")
 }
 
 /// A request for Ruby: its id (for the answer), why (for the log) and the
@@ -112,12 +130,15 @@ fn pool_input(ruby: &Ruby, value: Value) -> Result<PoolInput, Error> {
         counts: Counts {
             runnable: pool.getmember("runnable")?,
             running: pool.getmember("running")?,
-            next_run_in: next_run_in.map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)),
+            next_run_in: next_run_in
+                .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)),
             top_busy_dyno: pool.getmember("top_busy_dyno")?,
             busy_unnumbered: pool.getmember("busy_unnumbered")?,
         },
         quantity: pool.getmember("quantity")?,
-        memory: pool.getmember::<_, Option<String>>("memory")?.unwrap_or_default(),
+        memory: pool
+            .getmember::<_, Option<String>>("memory")?
+            .unwrap_or_default(),
     })
 }
 
@@ -127,10 +148,20 @@ fn entries<T: magnus::TryConvert>(array: RArray) -> Result<Vec<T>, Error> {
     (0..array.len()).map(|i| array.entry(i as isize)).collect()
 }
 
-fn instance(ruby: &Ruby, value: Value, class: Opaque<RClass>, name: &str) -> Result<RStruct, Error> {
+fn instance(
+    ruby: &Ruby,
+    value: Value,
+    class: Opaque<RClass>,
+    name: &str,
+) -> Result<RStruct, Error> {
     RStruct::from_value(value)
         .filter(|s| s.is_kind_of(ruby.get_inner(class)))
-        .ok_or_else(|| gem_error(format!("expected a Bridge::{name}, got {}", value.class().inspect())))
+        .ok_or_else(|| {
+            gem_error(format!(
+                "expected a Bridge::{name}, got {}",
+                value.class().inspect()
+            ))
+        })
 }
 
 pub fn outcome(ruby: &Ruby, verdict: &AppVerdict) -> Result<Value, Error> {
@@ -154,6 +185,8 @@ fn pool_verdict(ruby: &Ruby, v: &Verdict) -> Result<Value, Error> {
         v.stops_busy,
         v.send,
         v.memory.as_str(),
-        v.look_again_in.map(|d| d.as_secs_f64()).into_value_with(ruby),
+        v.look_again_in
+            .map(|d| d.as_secs_f64())
+            .into_value_with(ruby),
     ))
 }

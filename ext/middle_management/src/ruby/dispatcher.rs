@@ -49,7 +49,9 @@ impl RbDispatcher {
 
     /// The hot path of every hook: a count and a notify.
     pub fn wake(&self, pool: usize, due_in: Option<f64>) -> Result<bool, Error> {
-        guarded("wake", || Ok(self.dispatcher.wake(pool, due_in.map(duration))))
+        guarded("wake", || {
+            Ok(self.dispatcher.wake(pool, due_in.map(duration)))
+        })
     }
 
     pub fn watch(&self) -> Result<bool, Error> {
@@ -73,7 +75,9 @@ impl RbDispatcher {
             ) {
                 Some(Message::Request(request)) => {
                     let id = rb_self.asked.lock().ask(request);
-                    let gap = request.why.gap(rb_self.config.pacing, rb_self.config.count_interval);
+                    let gap = request
+                        .why
+                        .gap(rb_self.config.pacing, rb_self.config.count_interval);
                     bridge::request(ruby, id, request, gap).map(Some)
                 }
                 Some(Message::Event(event)) => Ok(Some(RbEvent(event).into_value_with(ruby))),
@@ -85,7 +89,14 @@ impl RbDispatcher {
     /// Per pool, how far its runnable count need go: past it, more work
     /// changes nothing its decision says (`Policy::count_cap`).
     pub fn count_caps(&self) -> Result<Vec<u64>, Error> {
-        guarded("count_caps", || Ok(self.config.pools.iter().map(|p| p.policy.count_cap()).collect()))
+        guarded("count_caps", || {
+            Ok(self
+                .config
+                .pools
+                .iter()
+                .map(|p| p.policy.count_cap())
+                .collect())
+        })
     }
 
     /// The app's decision from every pool's fresh count and the store's
@@ -103,9 +114,9 @@ impl RbDispatcher {
                 )));
             }
             let mut asked = rb_self.asked.lock();
-            let request = asked
-                .request(input.request_id)
-                .ok_or_else(|| configuration_error(format!("no open request #{}", input.request_id)))?;
+            let request = asked.request(input.request_id).ok_or_else(|| {
+                configuration_error(format!("no open request #{}", input.request_id))
+            })?;
             let verdict = decide_app(
                 rb_self.config.pools.iter().map(|p| &p.policy),
                 rb_self.config.pacing,

@@ -41,7 +41,9 @@ impl RbEvent {
     /// [pool name, quantity] Heroku is now known to have, for the app's
     /// record (which holds only what Heroku confirmed); nil otherwise.
     pub fn confirmed(&self) -> Option<(String, u32)> {
-        self.0.confirmed().map(|(pool, quantity)| (pool.to_owned(), quantity))
+        self.0
+            .confirmed()
+            .map(|(pool, quantity)| (pool.to_owned(), quantity))
     }
 
     /// The notification's payload (README, "Logging and notifications").
@@ -64,7 +66,10 @@ impl RbEvent {
                 set("pool", pool.as_str().into_value_with(ruby))?;
                 set("from", from.into_value_with(ruby))?;
                 set("to", to.into_value_with(ruby))?;
-                set("formation", formation_hash(ruby, formation)?.into_value_with(ruby))?;
+                set(
+                    "formation",
+                    formation_hash(ruby, formation)?.into_value_with(ruby),
+                )?;
                 set("outstanding", outstanding.into_value_with(ruby))?;
                 // Where the count stopped at the cap, as status says it.
                 if *at_least {
@@ -80,7 +85,10 @@ impl RbEvent {
                 let pools = RArray::from_iter(calls.iter().map(|(pool, _)| pool.as_str()));
                 set("pools", pools.into_value_with(ruby))?;
                 set("calls", formation_hash(ruby, calls)?.into_value_with(ruby))?;
-                set("error_kind", ruby.to_symbol(error.kind()).into_value_with(ruby))?;
+                set(
+                    "error_kind",
+                    ruby.to_symbol(error.kind()).into_value_with(ruby),
+                )?;
                 set("status", error.status().into_value_with(ruby))?;
                 set("error_id", error.id().into_value_with(ruby))?;
                 let retry_in = retry_in.map(|d| d.as_secs_f64());

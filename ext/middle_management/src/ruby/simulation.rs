@@ -42,9 +42,18 @@ impl RbReport {
 /// always-on), checkup, ratio, upscale_timeout, downscale_timeout and
 /// decrementable (HireFire), jump
 /// (Judoscale), boot_time, grace, price (per dyno-hour).
-pub fn simulate(ruby: &Ruby, settings: RHash, jobs: Vec<f64>, options: RHash) -> Result<RbReport, Error> {
+pub fn simulate(
+    ruby: &Ruby,
+    settings: RHash,
+    jobs: Vec<f64>,
+    options: RHash,
+) -> Result<RbReport, Error> {
     let config = dispatcher_config(ruby, settings)?;
-    let pool = config.pools.into_iter().next().ok_or_else(|| configuration_error(String::from("no pool to simulate")))?;
+    let pool = config
+        .pools
+        .into_iter()
+        .next()
+        .ok_or_else(|| configuration_error(String::from("no pool to simulate")))?;
     let concurrency = pool.policy.dyno_concurrency();
     let settings = Settings {
         policy: pool.policy,
@@ -84,12 +93,18 @@ pub fn simulate(ruby: &Ruby, settings: RHash, jobs: Vec<f64>, options: RHash) ->
         other => return Err(configuration_error(format!("no strategy {other:?}"))),
     };
     if jobs.len() % 3 != 0 {
-        return Err(configuration_error(String::from("jobs come as enqueued_at, due_at, duration triples")));
+        return Err(configuration_error(String::from(
+            "jobs come as enqueued_at, due_at, duration triples",
+        )));
     }
     let to_ms = |s: f64| ms(Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO));
     let jobs: Vec<Job> = jobs
         .chunks_exact(3)
-        .map(|j| Job { enqueued_at: to_ms(j[0]), due_at: to_ms(j[1]), duration: to_ms(j[2]) })
+        .map(|j| Job {
+            enqueued_at: to_ms(j[0]),
+            due_at: to_ms(j[1]),
+            duration: to_ms(j[2]),
+        })
         .collect();
     Ok(RbReport(simulation::simulate(&jobs, &settings, strategy)))
 }

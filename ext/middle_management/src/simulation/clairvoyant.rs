@@ -19,7 +19,11 @@ pub fn simulate(jobs: &[Job], settings: &Settings) -> Report {
     let mut busy_until: Vec<u64> = Vec::new();
     for job in order {
         // The slot free the latest before the job is due: the least idle gap.
-        let best = slots.iter().enumerate().filter(|(_, &free)| free <= job.due_at).max_by_key(|(_, &free)| free);
+        let best = slots
+            .iter()
+            .enumerate()
+            .filter(|(_, &free)| free <= job.due_at)
+            .max_by_key(|(_, &free)| free);
         match best {
             Some((i, &free)) if job.due_at - free < boot => {
                 billed_slot_ms += job.due_at - free + job.duration;
@@ -40,5 +44,12 @@ pub fn simulate(jobs: &[Job], settings: &Settings) -> Report {
     }
     let concurrency = u64::from(settings.heroku.concurrency.max(1));
     let peak = peak_slots.div_ceil(concurrency as usize) as u32;
-    Report::new(billed_slot_ms / concurrency, settings.price_per_dyno_hour, vec![0; jobs.len()], &[], peak, 0)
+    Report::new(
+        billed_slot_ms / concurrency,
+        settings.price_per_dyno_hour,
+        vec![0; jobs.len()],
+        &[],
+        peak,
+        0,
+    )
 }

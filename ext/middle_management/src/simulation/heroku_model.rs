@@ -42,7 +42,7 @@ pub struct Killed {
 }
 
 #[derive(Debug, Default)]
-pub struct Formation {
+pub struct Dynos {
     /// Dynos of the current formation, worker.1 first.
     dynos: Vec<Dyno>,
     /// SIGTERMed dynos finishing their jobs.
@@ -51,7 +51,7 @@ pub struct Formation {
     peak: u32,
 }
 
-impl Formation {
+impl Dynos {
     pub fn quantity(&self) -> u32 {
         self.dynos.len() as u32
     }
@@ -68,7 +68,12 @@ impl Formation {
 
     /// Also bills what still runs, as if stopped at `now`.
     pub fn billed_until(&self, now: u64) -> u64 {
-        let running: u64 = self.dynos.iter().chain(&self.stopping).map(|d| now.saturating_sub(d.started_at)).sum();
+        let running: u64 = self
+            .dynos
+            .iter()
+            .chain(&self.stopping)
+            .map(|d| now.saturating_sub(d.started_at))
+            .sum();
         self.billed_ms + running
     }
 
@@ -101,7 +106,12 @@ impl Formation {
         let mut ended = Vec::new();
         let mut killed = Vec::new();
         for dyno in self.dynos.iter_mut().chain(self.stopping.iter_mut()) {
-            let done: Vec<usize> = dyno.running.iter().filter(|(_, end)| **end <= now).map(|(job, _)| *job).collect();
+            let done: Vec<usize> = dyno
+                .running
+                .iter()
+                .filter(|(_, end)| **end <= now)
+                .map(|(job, _)| *job)
+                .collect();
             for job in done {
                 dyno.running.remove(&job);
                 ended.push(job);
@@ -131,27 +141,43 @@ impl Formation {
     pub fn free_dyno(&self, now: u64, concurrency: u32, up_to: u32) -> Option<u32> {
         self.dynos
             .iter()
-            .find(|d| d.number <= up_to && d.ready_at <= now && (d.running.len() as u32) < concurrency)
+            .find(|d| {
+                d.number <= up_to && d.ready_at <= now && (d.running.len() as u32) < concurrency
+            })
             .map(|d| d.number)
     }
 
     pub fn start(&mut self, number: u32, job: usize, ends_at: u64) {
-        self.dynos[(number - 1) as usize].running.insert(job, ends_at);
+        self.dynos[(number - 1) as usize]
+            .running
+            .insert(job, ends_at);
     }
 
     pub fn running(&self) -> u64 {
-        self.dynos.iter().chain(&self.stopping).map(|d| d.running.len() as u64).sum()
+        self.dynos
+            .iter()
+            .chain(&self.stopping)
+            .map(|d| d.running.len() as u64)
+            .sum()
     }
 
     /// The highest number of a dyno of the formation that works a job.
     pub fn top_busy(&self) -> Option<u32> {
-        self.dynos.iter().rev().find(|d| !d.running.is_empty()).map(|d| d.number)
+        self.dynos
+            .iter()
+            .rev()
+            .find(|d| !d.running.is_empty())
+            .map(|d| d.number)
     }
 
     /// When something next happens on its own: a job ends, a dyno becomes
     /// ready, a stopping dyno is killed.
     pub fn next_event(&self, now: u64) -> Option<u64> {
-        let ends = self.dynos.iter().chain(&self.stopping).flat_map(|d| d.running.values().copied());
+        let ends = self
+            .dynos
+            .iter()
+            .chain(&self.stopping)
+            .flat_map(|d| d.running.values().copied());
         let ready = self.dynos.iter().map(|d| d.ready_at).filter(|&at| at > now);
         let kills = self.stopping.iter().filter_map(|d| d.kill_at);
         ends.chain(ready).chain(kills).min()
@@ -170,39 +196,61 @@ mod tests {
 
     #[test]
     fn a_dyno_bills_from_the_call_and_takes_jobs_after_its_boot() {
-        let mut f = Formation::default();
+        let mut f = Dynos::default();
         f.scale(0, 2, &P);
         assert_eq!(f.free_dyno(29_999, 1, u32::MAX), None, "still booting");
-        assert_eq!(f.free_dyno(30_000, 1, u32::MAX), Some(1), "lowest-numbered first");
+        assert_eq!(
+            f.free_dyno(30_000, 1, u32::MAX),
+            Some(1),
+            "lowest-numbered first"
+        );
         f.scale(60_000, 0, &P);
-        assert_eq!(f.billed_ms(), 2 * 60_000, "two idle dynos for a minute, boot included");
+        assert_eq!(
+            f.billed_ms(),
+            2 * 60_000,
+            "two idle dynos for a minute, boot included"
+        );
         assert_eq!(f.peak(), 2);
     }
 
     #[test]
     fn a_scale_down_stops_the_highest_numbers_first_and_kills_after_the_grace() {
-        let mut f = Formation::default();
+        let mut f = Dynos::default();
         f.scale(0, 3, &P);
         f.start(1, 10, 200_000);
         f.start(3, 30, 200_000);
         f.scale(40_000, 1, &P);
         assert_eq!(f.quantity(), 1);
         assert_eq!(f.top_busy(), Some(1), "worker.3 left the formation, busy");
-        assert_eq!(f.next_event(40_000), Some(70_000), "SIGKILL 30 s after SIGTERM");
+        assert_eq!(
+            f.next_event(40_000),
+            Some(70_000),
+            "SIGKILL 30 s after SIGTERM"
+        );
         let (ended, killed) = f.advance(70_000);
         assert!(ended.is_empty());
-        assert_eq!(killed, vec![Killed { job: 30, at: 70_000 }]);
+        assert_eq!(
+            killed,
+            vec![Killed {
+                job: 30,
+                at: 70_000
+            }]
+        );
         // worker.2 was idle: billed to the call; worker.3 to its kill.
         assert_eq!(f.billed_ms(), 40_000 + 70_000);
     }
 
     #[test]
     fn a_stopping_dyno_that_finishes_within_the_grace_stops_then() {
-        let mut f = Formation::default();
+        let mut f = Dynos::default();
         f.scale(0, 2, &P);
         f.start(2, 7, 50_000);
         f.scale(40_000, 1, &P);
-        assert_eq!(f.free_dyno(45_000, 1, u32::MAX), Some(1), "a stopping dyno takes no job");
+        assert_eq!(
+            f.free_dyno(45_000, 1, u32::MAX),
+            Some(1),
+            "a stopping dyno takes no job"
+        );
         let (ended, killed) = f.advance(50_000);
         assert_eq!((ended, killed), (vec![7], vec![]));
         assert_eq!(f.billed_ms(), 50_000);
@@ -210,7 +258,7 @@ mod tests {
 
     #[test]
     fn concurrency_and_draining_limit_which_dyno_takes_a_job() {
-        let mut f = Formation::default();
+        let mut f = Dynos::default();
         f.scale(0, 2, &P);
         f.start(1, 0, 90_000);
         assert_eq!(f.free_dyno(30_000, 2, u32::MAX), Some(1), "a second slot");

@@ -16,8 +16,8 @@ use std::time::Duration;
 use crate::decision::{self, Counts, Occasion, Record, Why};
 use crate::pacing::PacingConfig;
 use crate::policy::Policy;
+use heroku_model::Dynos;
 pub use heroku_model::HerokuParams;
-use heroku_model::Formation;
 pub use peers::{HireFire, Judoscale};
 use peers::{Memory, Queue};
 pub use report::Report;
@@ -65,7 +65,7 @@ struct Run<'a> {
     settings: &'a Settings,
     strategy: Strategy,
     now: u64,
-    formation: Formation,
+    formation: Dynos,
     /// Enqueued, due, not started: (due_at, job), oldest due first.
     runnable: BTreeSet<(u64, usize)>,
     /// Enqueued, due later.
@@ -91,13 +91,16 @@ impl<'a> Run<'a> {
     fn new(jobs: &'a [Job], settings: &'a Settings, strategy: Strategy) -> Run<'a> {
         let mut order: Vec<usize> = (0..jobs.len()).collect();
         order.sort_by_key(|&i| jobs[i].enqueued_at);
-        debug_assert!(order.iter().enumerate().all(|(k, &i)| k == i), "jobs come sorted by enqueued_at");
+        debug_assert!(
+            order.iter().enumerate().all(|(k, &i)| k == i),
+            "jobs come sorted by enqueued_at"
+        );
         Run {
             jobs,
             settings,
             strategy,
             now: 0,
-            formation: Formation::default(),
+            formation: Dynos::default(),
             runnable: BTreeSet::new(),
             scheduled: BTreeSet::new(),
             arrived: 0,
@@ -135,7 +138,9 @@ impl<'a> Run<'a> {
             let done = self.finished == self.jobs.len();
             let settled = match self.strategy {
                 Strategy::Ours => !self.news && self.look_at.is_none(),
-                Strategy::HireFire(_) | Strategy::Judoscale(_) => self.formation.quantity() == self.resting(),
+                Strategy::HireFire(_) | Strategy::Judoscale(_) => {
+                    self.formation.quantity() == self.resting()
+                }
                 _ => true,
             };
             if done && settled {
@@ -162,7 +167,8 @@ impl<'a> Run<'a> {
     /// Everything that happens at `now`.
     fn step(&mut self) {
         while self.arrived < self.jobs.len() && self.jobs[self.arrived].enqueued_at <= self.now {
-            self.scheduled.insert((self.jobs[self.arrived].due_at, self.arrived));
+            self.scheduled
+                .insert((self.jobs[self.arrived].due_at, self.arrived));
             self.arrived += 1;
             self.news = true;
         }
@@ -221,18 +227,24 @@ impl<'a> Run<'a> {
     fn dispatch(&mut self) {
         let concurrency = self.settings.heroku.concurrency;
         while let Some(&(_, job)) = self.runnable.first() {
-            let Some(dyno) = self.formation.free_dyno(self.now, concurrency, self.drain_above) else {
+            let Some(dyno) = self
+                .formation
+                .free_dyno(self.now, concurrency, self.drain_above)
+            else {
                 break;
             };
             self.runnable.pop_first();
-            self.formation.start(dyno, job, self.now + self.jobs[job].duration);
+            self.formation
+                .start(dyno, job, self.now + self.jobs[job].duration);
             self.started_at[job] = Some(self.now);
             self.news = true;
         }
     }
 
     fn decision_due(&mut self) -> bool {
-        let gap_passed = self.last_decision.map_or(true, |at| self.now >= at + self.news_gap());
+        let gap_passed = self
+            .last_decision
+            .map_or(true, |at| self.now >= at + self.news_gap());
         let looked = self.look_at.is_some_and(|at| at <= self.now);
         let periodic = !self.settings.count_interval.is_zero() && self.periodic_at <= self.now;
         (self.news && gap_passed) || looked || periodic
@@ -253,7 +265,14 @@ impl<'a> Run<'a> {
             top_busy_dyno: self.formation.top_busy(),
             busy_unnumbered: false,
         };
-        let verdict = decision::decide(&self.settings.policy, self.settings.pacing, &self.record, &counts, self.now, Occasion::Change);
+        let verdict = decision::decide(
+            &self.settings.policy,
+            self.settings.pacing,
+            &self.record,
+            &counts,
+            self.now,
+            Occasion::Change,
+        );
         self.news = false;
         self.last_decision = Some(self.now);
         self.look_at = verdict.look_again_in.map(|d| self.now + millis(d));
@@ -271,15 +290,24 @@ impl<'a> Run<'a> {
     fn call(&mut self, quantity: u32) {
         self.record.quantity = Some(quantity);
         self.calls.push((self.now, quantity));
-        self.formation.scale(self.now, quantity, &self.settings.heroku);
+        self.formation
+            .scale(self.now, quantity, &self.settings.heroku);
     }
 
     fn next_time(&self) -> Option<u64> {
         let arrival = self.jobs.get(self.arrived).map(|j| j.enqueued_at);
         let due = self.scheduled.first().map(|&(due, _)| due);
-        let mut times = vec![arrival, due, self.formation.next_event(self.now), self.checkup_at];
+        let mut times = vec![
+            arrival,
+            due,
+            self.formation.next_event(self.now),
+            self.checkup_at,
+        ];
         if self.strategy == Strategy::Ours {
-            let gap_end = self.last_decision.map(|at| at + self.news_gap()).filter(|_| self.news);
+            let gap_end = self
+                .last_decision
+                .map(|at| at + self.news_gap())
+                .filter(|_| self.news);
             times.extend([gap_end, self.look_at]);
             if !self.settings.count_interval.is_zero() {
                 times.push(Some(self.periodic_at));

@@ -66,7 +66,11 @@ impl HireFire {
     pub fn checkup(&self, q: &Queue, m: &mut Memory) -> Option<u32> {
         let queue = q.due + q.running;
         let wanted = (queue.div_ceil(self.ratio.max(1)) as u32).clamp(self.min, self.max);
-        let wanted = if wanted < q.quantity && !self.decrementable && queue > 0 { q.quantity } else { wanted };
+        let wanted = if wanted < q.quantity && !self.decrementable && queue > 0 {
+            q.quantity
+        } else {
+            wanted
+        };
         let since = |at: Option<u64>| at.map_or(u64::MAX, |at| q.now - at);
         if wanted > q.quantity && since(m.last_up) >= self.upscale_timeout_ms {
             m.last_up = Some(q.now);
@@ -84,7 +88,9 @@ impl Judoscale {
     pub fn checkup(&self, q: &Queue, m: &mut Memory) -> Option<u32> {
         if q.latency_ms > self.upscale_ms {
             m.calm_since = None;
-            let cooled = m.last_up.map_or(true, |at| q.now - at >= self.upscale_cooldown_ms);
+            let cooled = m
+                .last_up
+                .map_or(true, |at| q.now - at >= self.upscale_cooldown_ms);
             let wanted = (q.quantity + self.jump).clamp(self.min, self.max);
             if cooled && wanted > q.quantity {
                 m.last_up = Some(q.now);
@@ -113,11 +119,25 @@ mod tests {
     const MIN: u64 = 60_000;
 
     fn queue(now: u64, due: u64, running: u64, latency_ms: u64, quantity: u32) -> Queue {
-        Queue { now, due, running, latency_ms, quantity }
+        Queue {
+            now,
+            due,
+            running,
+            latency_ms,
+            quantity,
+        }
     }
 
     fn hirefire(decrementable: bool) -> HireFire {
-        HireFire { checkup_ms: MIN, ratio: 5, min: 0, max: 10, upscale_timeout_ms: 0, downscale_timeout_ms: 2 * MIN, decrementable }
+        HireFire {
+            checkup_ms: MIN,
+            ratio: 5,
+            min: 0,
+            max: 10,
+            upscale_timeout_ms: 0,
+            downscale_timeout_ms: 2 * MIN,
+            decrementable,
+        }
     }
 
     #[test]
@@ -126,7 +146,11 @@ mod tests {
         let h = hirefire(true);
         assert_eq!(h.checkup(&queue(0, 23, 0, 0, 0), &mut m), Some(5));
         assert_eq!(h.checkup(&queue(MIN, 3, 2, 0, 5), &mut m), Some(1));
-        assert_eq!(h.checkup(&queue(2 * MIN, 0, 0, 0, 1), &mut m), None, "the downscale timeout");
+        assert_eq!(
+            h.checkup(&queue(2 * MIN, 0, 0, 0, 1), &mut m),
+            None,
+            "the downscale timeout"
+        );
         assert_eq!(h.checkup(&queue(3 * MIN, 0, 0, 0, 1), &mut m), Some(0));
     }
 
@@ -141,14 +165,28 @@ mod tests {
     #[test]
     fn judoscale_jumps_up_on_latency_and_steps_down_after_a_calm_delay() {
         let j = Judoscale {
-            cadence_ms: 10_000, upscale_ms: 5_000, downscale_ms: 2_000, jump: 2, min: 0, max: 10,
-            upscale_cooldown_ms: 3 * MIN, downscale_delay_ms: 10 * MIN,
+            cadence_ms: 10_000,
+            upscale_ms: 5_000,
+            downscale_ms: 2_000,
+            jump: 2,
+            min: 0,
+            max: 10,
+            upscale_cooldown_ms: 3 * MIN,
+            downscale_delay_ms: 10 * MIN,
         };
         let mut m = Memory::default();
         assert_eq!(j.checkup(&queue(0, 9, 0, 8_000, 0), &mut m), Some(2));
-        assert_eq!(j.checkup(&queue(MIN, 9, 2, 8_000, 2), &mut m), None, "cooling down");
+        assert_eq!(
+            j.checkup(&queue(MIN, 9, 2, 8_000, 2), &mut m),
+            None,
+            "cooling down"
+        );
         assert_eq!(j.checkup(&queue(3 * MIN, 9, 2, 8_000, 2), &mut m), Some(4));
-        assert_eq!(j.checkup(&queue(4 * MIN, 0, 0, 0, 4), &mut m), None, "calm from here");
+        assert_eq!(
+            j.checkup(&queue(4 * MIN, 0, 0, 0, 4), &mut m),
+            None,
+            "calm from here"
+        );
         assert_eq!(j.checkup(&queue(14 * MIN, 0, 0, 0, 4), &mut m), Some(3));
         assert_eq!(j.checkup(&queue(15 * MIN, 0, 0, 0, 3), &mut m), None);
         assert_eq!(j.checkup(&queue(24 * MIN, 0, 0, 0, 3), &mut m), Some(2));

@@ -22,7 +22,14 @@ const HOUR_MS: u64 = 3_600_000;
 
 impl Report {
     /// `billed_ms`: dyno-milliseconds; `waits`: ms per job; `calls`: when and what, in order.
-    pub fn new(billed_ms: u64, price: f64, mut waits: Vec<u64>, calls: &[(u64, u32)], peak_workers: u32, killed: u64) -> Report {
+    pub fn new(
+        billed_ms: u64,
+        price: f64,
+        mut waits: Vec<u64>,
+        calls: &[(u64, u32)],
+        peak_workers: u32,
+        killed: u64,
+    ) -> Report {
         waits.sort_unstable();
         let times: Vec<u64> = calls.iter().map(|&(at, _)| at).collect();
         let dyno_hours = billed_ms as f64 / HOUR_MS as f64;
@@ -70,7 +77,10 @@ mod tests {
     #[test]
     fn percentiles_by_nearest_rank_and_calls_in_any_hour() {
         let waits: Vec<u64> = (1..=100).map(|s| s * 1000).collect();
-        let calls: Vec<(u64, u32)> = [0, 10, HOUR_MS - 1, HOUR_MS + 5, 3 * HOUR_MS].iter().map(|&at| (at, 1)).collect();
+        let calls: Vec<(u64, u32)> = [0, 10, HOUR_MS - 1, HOUR_MS + 5, 3 * HOUR_MS]
+            .iter()
+            .map(|&at| (at, 1))
+            .collect();
         let r = Report::new(7_200_000, 0.5, waits, &calls, 3, 0);
         assert_eq!((r.wait_p50, r.wait_p95, r.wait_max), (50.0, 95.0, 100.0));
         assert_eq!((r.dyno_hours, r.cost), (2.0, 1.0));

@@ -36,17 +36,29 @@ fn ours_hires_at_once_waits_for_the_boot_and_fires_when_done() {
     let r = simulate(&now_jobs(&[60, 60, 60]), &settings(10, 10), Strategy::Ours);
     assert_eq!((r.calls, r.peak_workers, r.killed), (2, 3, 0), "3, then 0");
     assert_eq!((r.wait_p50, r.wait_max), (30.0, 30.0), "the boot");
-    assert!((r.dyno_hours - 3.0 * 90.0 / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+    assert!(
+        (r.dyno_hours - 3.0 * 90.0 / 3600.0).abs() < 1e-9,
+        "{}",
+        r.dyno_hours
+    );
 }
 
 #[test]
 fn ours_keeps_the_dynos_that_work_long_jobs() {
     // worker.3 and worker.4 get the long jobs: the work needs 2 dynos after
     // 40 s, but a formation of 2 would stop both.
-    let r = simulate(&now_jobs(&[10, 10, 100, 100]), &settings(10, 10), Strategy::Ours);
+    let r = simulate(
+        &now_jobs(&[10, 10, 100, 100]),
+        &settings(10, 10),
+        Strategy::Ours,
+    );
     assert_eq!(r.killed, 0);
     assert_eq!(r.calls, 2, "4, then 0 once the long jobs are done");
-    assert!((r.dyno_hours - 4.0 * 130.0 / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+    assert!(
+        (r.dyno_hours - 4.0 * 130.0 / 3600.0).abs() < 1e-9,
+        "{}",
+        r.dyno_hours
+    );
 }
 
 #[test]
@@ -59,27 +71,55 @@ fn a_scheduled_job_gets_its_worker_in_time() {
     let r = simulate(&jobs, &settings(10, 10), Strategy::Ours);
     // Woken 30 s (the wake lead) before it is due, the dyno is ready as it comes due.
     assert_eq!(r.wait_max, 0.0);
-    assert!((r.dyno_hours - 40.0 / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+    assert!(
+        (r.dyno_hours - 40.0 / 3600.0).abs() < 1e-9,
+        "{}",
+        r.dyno_hours
+    );
 }
 
 #[test]
 fn always_on_bills_every_dyno_for_the_whole_trace() {
-    let r = simulate(&now_jobs(&[60, 60, 60]), &settings(10, 10), Strategy::AlwaysOn(2));
+    let r = simulate(
+        &now_jobs(&[60, 60, 60]),
+        &settings(10, 10),
+        Strategy::AlwaysOn(2),
+    );
     // Two dynos from 0: jobs at 30 s and 30 s, the third at 90 s, done at 150 s.
     assert_eq!((r.calls, r.peak_workers, r.wait_max), (1, 2, 90.0));
-    assert!((r.dyno_hours - 2.0 * 150.0 / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+    assert!(
+        (r.dyno_hours - 2.0 * 150.0 / 3600.0).abs() < 1e-9,
+        "{}",
+        r.dyno_hours
+    );
 }
 
 #[test]
 fn clairvoyant_waits_for_nothing_and_pays_a_boot_per_dyno() {
     let jobs = [
-        Job { enqueued_at: 0, due_at: 0, duration: 60 * SEC },
-        Job { enqueued_at: 0, due_at: 70 * SEC, duration: 60 * SEC }, // 10 s after: the dyno waits
-        Job { enqueued_at: 0, due_at: 500 * SEC, duration: 60 * SEC }, // long after: a new boot
+        Job {
+            enqueued_at: 0,
+            due_at: 0,
+            duration: 60 * SEC,
+        },
+        Job {
+            enqueued_at: 0,
+            due_at: 70 * SEC,
+            duration: 60 * SEC,
+        }, // 10 s after: the dyno waits
+        Job {
+            enqueued_at: 0,
+            due_at: 500 * SEC,
+            duration: 60 * SEC,
+        }, // long after: a new boot
     ];
     let r = simulate(&jobs, &settings(10, 10), Strategy::Clairvoyant);
     assert_eq!((r.wait_max, r.calls, r.peak_workers), (0.0, 0, 1));
-    assert!((r.dyno_hours - (30.0 + 60.0 + 10.0 + 60.0 + 30.0 + 60.0) / 3600.0).abs() < 1e-9, "{}", r.dyno_hours);
+    assert!(
+        (r.dyno_hours - (30.0 + 60.0 + 10.0 + 60.0 + 30.0 + 60.0) / 3600.0).abs() < 1e-9,
+        "{}",
+        r.dyno_hours
+    );
 }
 
 #[test]
