@@ -21,7 +21,7 @@ require "middle_management"
 SIZES = ENV.fetch("SIZES", "1000,10000,100000,1000000").split(",").map { |size| Integer(size) }
 CAP = 101
 RUNS = 7 # per size and count: the median is reported
-POOL = MiddleManagement::Pool.new("worker")
+POOL = MiddleManagement::Configuration::Pool.new("worker")
 
 def ms
   started = Process.clock_gettime(Process::CLOCK_MONOTONIC)

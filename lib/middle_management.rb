@@ -1,8 +1,8 @@
 require "middle_management/version"
 require "middle_management/errors"
-require "middle_management/native"
+require "middle_management/internal/native"
 require "middle_management/configuration"
-require "middle_management/agent"
+require "middle_management/runtime/agent"
 require "middle_management/backends"
 require "middle_management/slacker"
 
@@ -43,7 +43,7 @@ module MiddleManagement
     # again after loading a job library later.
     def boot
       configuration.validate!
-      @agent ||= Agent.new(configuration, logger: configuration.logger)
+      @agent ||= Runtime::Agent.new(configuration, logger: configuration.logger)
       Backends.available.each { |backend| backend.install(@agent) }
       register_at_exit
       @agent

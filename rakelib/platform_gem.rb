@@ -6,7 +6,7 @@ require "tmpdir"
 # A platform gem (middle_management-VERSION-x86_64-linux.gem) for this
 # machine's platform and Ruby minor, laid out as rake-compiler and rb-sys-dock
 # lay out theirs: the compiled library under
-# lib/middle_management/<ruby minor>/ (where lib/middle_management/native.rb
+# lib/middle_management/<ruby minor>/ (where lib/middle_management/internal/native.rb
 # looks first), no extension to build, so neither a Rust toolchain nor rb_sys
 # on install; the Rust sources and extconf.rb stay in the source gem.
 #

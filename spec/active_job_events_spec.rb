@@ -30,11 +30,12 @@ RSpec.describe "Active Job events" do
   end
 
   module EventsSpecBackend
+    extend MiddleManagement::Backends::Backend # the optional methods' defaults (no store, no busy lag)
+
     module_function
 
     def adapter?(adapter) = adapter.instance_of?(EventsSpecAdapter)
     def model = EventsSpecRow
-    def store(_app) = nil
 
     def count(_pool, cap: nil)
       MiddleManagement::Backends::Counts.new(runnable: EventsSpecRow.count, running: 0, busy_dynos: [], capped: false)

@@ -100,7 +100,7 @@ RSpec.describe MiddleManagement::Configuration do
     end
 
     it "is shown by inspect without anything that could hold a secret, should one ever be stored" do
-      expect(MiddleManagement::Settings.shown_url("https://me:PASSWORD@h.example.com:8443/x?k=PASSWORD#PASSWORD"))
+      expect(MiddleManagement::Configuration::Settings.shown_url("https://me:PASSWORD@h.example.com:8443/x?k=PASSWORD#PASSWORD"))
         .to eq("https://h.example.com:8443/x")
     end
 

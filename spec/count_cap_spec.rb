@@ -29,7 +29,7 @@ RSpec.describe "counts capped where the decision stops seeing" do
   end
 
   def verdict(dispatcher, pool, counts)
-    busy = MiddleManagement::BusyDynos.new(pool, counts.busy_dynos)
+    busy = MiddleManagement::Runtime::BusyDynos.new(pool, counts.busy_dynos)
     @request ||= native_request(dispatcher)
     outcome = native_decide(dispatcher, @request, now_ms: 1_764_000_000_000, pools: [{
                               runnable: counts.runnable, running: counts.running, next_run_in: counts.next_run_in,

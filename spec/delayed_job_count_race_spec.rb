@@ -49,7 +49,7 @@ RSpec.describe "a Delayed Job count racing a worker's reserve" do
     let(:jobs) { Delayed::Job }
 
     # The adapter's count, as a decision runs it.
-    def run_count = MiddleManagement::Backends::DelayedJob.count(MiddleManagement::Pool.new("worker"))
+    def run_count = MiddleManagement::Backends::DelayedJob.count(MiddleManagement::Configuration::Pool.new("worker"))
 
     it_behaves_like "a count that sees a job a worker locks while it counts"
   end
@@ -71,7 +71,7 @@ RSpec.describe "a Delayed Job count racing a worker's reserve" do
     # The adapter's count on this model: Counting, in the adapter's bounded transaction.
     def run_count
       jobs.connection_pool.with_connection do |conn|
-        MiddleManagement::SQLTimeLimit.within(conn) do
+        MiddleManagement::Store::SQLTimeLimit.within(conn) do
           MiddleManagement::Backends::DelayedJob::Counting.count(jobs.where(failed_at: nil), nil)
         end
       end

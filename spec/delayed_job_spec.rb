@@ -243,7 +243,7 @@ RSpec.describe "Delayed Job integration" do
       lease = store.claim(["worker"], holder: "another process", ttl: 60_000)
       output, status, took = run_script({}, "MiddleManagement::Slacker.delay.slack_for(0)", create: false)
       expect(status).to be_success, output
-      expect(took).to be < MiddleManagement::Agent::EXIT_TIMEOUT + 10 # booting Ruby and Rails' libraries included
+      expect(took).to be < MiddleManagement::Runtime::Agent::EXIT_TIMEOUT + 10 # booting Ruby and Rails' libraries included
       expect(output).to include("exiting with news undecided; it is left in the store")
       expect(store.read_app.pending_at).to be_within(30_000).of(store.now_ms)
       expect(heroku.patches).to be_empty

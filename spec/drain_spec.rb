@@ -34,7 +34,7 @@ RSpec.describe "draining from the top" do
     store = MiddleManagement::Store::SQL.new(Delayed::Job)
     lease = store.claim(["worker"], holder: "spec")
     expect(lease).not_to be_held
-    lease.settle(window_opens_at: nil, pools: { "worker" => { wanted: quantity } })
+    lease.settle(window_opens_at: nil, pools: { "worker" => { needed: quantity } })
     store.confirm_quantity("worker", 4)
   end
 

@@ -65,8 +65,8 @@ RSpec.describe "a GoodJob count racing a worker" do
       stepped = true
       step.call
     end
-    counts = MiddleManagement::SQLTimeLimit.within(conn) do
-      pool = MiddleManagement::Pool.new("worker")
+    counts = MiddleManagement::Store::SQLTimeLimit.within(conn) do
+      pool = MiddleManagement::Configuration::Pool.new("worker")
       queues = ->(column) { MiddleManagement::Backends::GoodJob.queue_condition(conn, pool, column) }
       MiddleManagement::Backends::GoodJob::Counting.count(conn, queues, nil, heartbeats: heartbeats)
     end

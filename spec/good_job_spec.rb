@@ -70,7 +70,7 @@ RSpec.describe "GoodJob" do
                               "locked_at = '#{now}' WHERE id = '#{id}'")
   end
 
-  def count(pool = MiddleManagement::Pool.new("worker"), cap: nil, paused: false)
+  def count(pool = MiddleManagement::Configuration::Pool.new("worker"), cap: nil, paused: false)
     conn = @model.connection
     counting.count(conn, ->(column) { MiddleManagement::Backends::GoodJob.queue_condition(conn, pool, column) }, cap,
                    heartbeats: heartbeats, paused: paused)
@@ -154,8 +154,8 @@ RSpec.describe "GoodJob" do
       enqueue(queue: "mailers")
       2.times { enqueue(queue: "default") }
       enqueue(queue: "images", scheduled_at: now + 10)
-      expect(count(MiddleManagement::Pool.new("urgent", queues: %w[mailers])).runnable).to eq(1)
-      others = count(MiddleManagement::Pool.new("worker", excluded_queues: %w[mailers]))
+      expect(count(MiddleManagement::Configuration::Pool.new("urgent", queues: %w[mailers])).runnable).to eq(1)
+      others = count(MiddleManagement::Configuration::Pool.new("worker", excluded_queues: %w[mailers]))
       expect([others.runnable, others.next_run_in&.round]).to eq([2, 10])
     end
 
@@ -302,7 +302,7 @@ RSpec.describe "GoodJob" do
        time_limit: 90 do
       heroku = FakeHeroku.start(app: LocalApp::APP, token: token, formation: { "worker" => 4 }) # worker.3 is up
       store = MiddleManagement::Store::SQL.new(@model)
-      store.claim(["worker"], holder: "spec").settle(window_opens_at: nil, pools: { "worker" => { wanted: 1 } }) # the app's last decision
+      store.claim(["worker"], holder: "spec").settle(window_opens_at: nil, pools: { "worker" => { needed: 1 } }) # the app's last decision
       store.confirm_quantity("worker", 4)
       worker = start_child(app_env(heroku, vars).merge("DYNO" => "worker.3"), "bash", "-c", GoodJobApp.worker_command)
       run_app(heroku, "TimedJob.perform_later('first', 0.5)") # the work needs 1 dyno: worker.3 drains

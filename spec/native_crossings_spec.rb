@@ -2,12 +2,12 @@
 # Ruby claims the lease and counts, one native call decides for every pool
 # from plain values (Internal::Bridge), and one settles it. Counted with a
 # TracePoint on every C method of the native classes, around each
-# Decision#run the coordinator makes, with real Delayed Job jobs on SQLite
+# Runtime::Decision#run the coordinator makes, with real Delayed Job jobs on SQLite
 # and the local formation as Heroku.
 RSpec.describe "native crossings per decision" do
   CROSSINGS_TOKEN = "hk-crossings-token-5e1".freeze
 
-  # Records, per Decision#run while `runs` is set, the native methods
+  # Records, per Runtime::Decision#run while `runs` is set, the native methods
   # it called (on the thread that ran it).
   module CountCrossings
     class << self
@@ -34,7 +34,7 @@ RSpec.describe "native crossings per decision" do
       CountCrossings.runs << [request.why, calls] if CountCrossings.runs && calls
     end
   end
-  MiddleManagement::Decision.prepend(CountCrossings)
+  MiddleManagement::Runtime::Decision.prepend(CountCrossings)
 
   before(:all) { DelayedJobDatabase.connect }
   before { DelayedJobDatabase.clear }

@@ -181,9 +181,9 @@ RSpec.describe "Resque integration" do
     dead.heartbeat!(Time.now - 150) # two heartbeats missed; Resque itself would prune it only after 5 minutes
     dead.working_on(Resque::Job.new("mailers", { "class" => "MiddleManagementSpecResqueJob", "args" => [0] }))
 
-    everything = MiddleManagement::Pool.new("worker")
-    default_only = MiddleManagement::Pool.new("worker", queues: %w[default])
-    not_default = MiddleManagement::Pool.new("worker", excluded_queues: %w[default])
+    everything = MiddleManagement::Configuration::Pool.new("worker")
+    default_only = MiddleManagement::Configuration::Pool.new("worker", queues: %w[default])
+    not_default = MiddleManagement::Configuration::Pool.new("worker", excluded_queues: %w[default])
     counts = [everything, default_only, not_default].map { |pool| resque_backend.count(pool) }
     expect(counts.map { |c| [c.runnable, c.running, c.next_run_in] }).to eq([[5, 1, nil], [3, 1, nil], [2, 0, nil]])
   ensure

@@ -49,7 +49,7 @@ RSpec.describe "a Sidekiq count racing the poller" do
     end
     allow(counting).to receive(:queue_lengths).and_wrap_original(&move_after_first)
     allow(counting).to receive(:scan_sorted_set).and_wrap_original(&move_after_first)
-    counts = counting.count(MiddleManagement::Pool.new("worker"), running_here: -> { [] })
+    counts = counting.count(MiddleManagement::Configuration::Pool.new("worker"), running_here: -> { [] })
     expect(moved).to be(true)
     expect([redis.zcard("schedule"), redis.llen("queue:default")]).to eq([0, 1]) # it did move
     expect(counts.runnable).to be >= 1

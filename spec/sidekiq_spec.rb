@@ -171,9 +171,9 @@ RSpec.describe "Sidekiq integration" do
     end
     pop_within(started, "the busy job to start")
 
-    everything = MiddleManagement::Pool.new("worker")
-    default_only = MiddleManagement::Pool.new("worker", queues: %w[default])
-    not_default = MiddleManagement::Pool.new("worker", excluded_queues: %w[default])
+    everything = MiddleManagement::Configuration::Pool.new("worker")
+    default_only = MiddleManagement::Configuration::Pool.new("worker", queues: %w[default])
+    not_default = MiddleManagement::Configuration::Pool.new("worker", excluded_queues: %w[default])
 
     counts = sidekiq_backend.count(everything)
     expect([counts.runnable, counts.running]).to eq([3 + 2 + 2, 1])
@@ -199,12 +199,12 @@ RSpec.describe "Sidekiq integration" do
                                                       "jid" => "r#{i}", "retry_count" => 0 }.to_json)
       end
     end
-    mailers = MiddleManagement::Pool.new("worker", queues: %w[mailers])
+    mailers = MiddleManagement::Configuration::Pool.new("worker", queues: %w[mailers])
     counts = sidekiq_backend.count(mailers)
     expect(counts.runnable).to eq(MiddleManagement::Backends::Sidekiq::Counting::SCAN_LIMIT / 2)
     expect(counts.capped).to be(true)
     expect(middle_management_log).to include("pool worker takes some queues only: its count read the first 500 jobs")
-    everything = sidekiq_backend.count(MiddleManagement::Pool.new("worker"))
+    everything = sidekiq_backend.count(MiddleManagement::Configuration::Pool.new("worker"))
     expect([everything.runnable, everything.capped]).to eq([600, false]) # ZCOUNT: exact at any size
   end
 

@@ -32,7 +32,7 @@ RSpec.describe "a Solid Queue count racing its workers" do
       moved = true
       Thread.new { queue_record.connection_pool.with_connection { move.call } }.join
     end
-    counts = backend.count(MiddleManagement::Pool.new("worker"))
+    counts = backend.count(MiddleManagement::Configuration::Pool.new("worker"))
     expect(moved).to be(true)
     counts
   ensure
@@ -55,7 +55,7 @@ RSpec.describe "a Solid Queue count racing its workers" do
       counts = count_with(-> { rows.claim(job, process_id) }, %w[ready_executions claimed_executions])
       expect(counts.runnable + counts.running).to be >= 1
       expect(counts.busy_dynos).to eq(["worker.1"] * counts.running)
-      expect(backend.count(MiddleManagement::Pool.new("worker")).to_h).to include(runnable: 0, running: 1)
+      expect(backend.count(MiddleManagement::Configuration::Pool.new("worker")).to_h).to include(runnable: 0, running: 1)
     end
 
     it "counts a due job the dispatcher makes ready meanwhile" do

@@ -18,7 +18,7 @@ RSpec.describe "Solid Queue" do
 
   def count(on = pool, cap: nil) = backend.count(on, cap: cap)
   def later(seconds) = Time.now.utc + seconds
-  def pool_of(**queues) = MiddleManagement::Pool.new("worker", **queues)
+  def pool_of(**queues) = MiddleManagement::Configuration::Pool.new("worker", **queues)
 
   # Counting itself, given Solid Queue's settings as the adapter reads them where it is loaded.
   def counting(**settings)
@@ -94,7 +94,7 @@ RSpec.describe "Solid Queue" do
       rows.claim(rows.enqueue(queue: "mailers"), worker_on("worker.1", pid: 101))
       rows.enqueue(queue: "mailers", blocked_until: later(-1))
       rows.enqueue(queue: "reports", at: later(30))
-      mailers = MiddleManagement::Pool.new("mailer", queues: %w[mailers])
+      mailers = MiddleManagement::Configuration::Pool.new("mailer", queues: %w[mailers])
       others = pool_of(excluded_queues: %w[mailers])
       expect(count(mailers).to_h).to include(runnable: 3, running: 1, next_run_in: nil, busy_dynos: ["worker.1"])
       expect(count(others).to_h).to include(runnable: 2, running: 0, busy_dynos: [])

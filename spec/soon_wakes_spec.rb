@@ -1,6 +1,6 @@
 # The wakes a job's end owes a moment later (GoodJob and Solid Queue record
 # the end after Active Job's perform event): pure, on a given clock.
-RSpec.describe MiddleManagement::SoonWakes do
+RSpec.describe MiddleManagement::Runtime::SoonWakes do
   subject(:wakes) { described_class.new }
 
   let(:settle) { described_class::SETTLE }

@@ -41,7 +41,7 @@ RSpec.describe "A coordination store row written by hand" do
       write("worker", quantity: -1, wanted: @model.connection.adapter_name.match?(/sqlite/i) ? 2**33 : -3, history: "é1")
       write("*", window_opens_at: store.now_ms + 10 * DAY, look_at: -5)
       lease = store.claim(["worker"], holder: "here")
-      expect(lease.state("worker")).to have_attributes(quantity: nil, wanted: nil, history: "é1")
+      expect(lease.record("worker")).to have_attributes(quantity: nil, needed: nil, memory: "é1")
       expect(lease.app).to have_attributes(window_opens_at: nil, look_at: nil)
       problems = lease.problems.map(&:last)
       expect(problems).to include(a_string_matching(/quantity for worker is not a quantity .*\("-1"\)/),
@@ -67,17 +67,17 @@ RSpec.describe "A coordination store row written by hand" do
       100.downto(0) do |runnable|
         lease = store.claim(["worker"], holder: "decider #{runnable}")
         expect(lease).not_to be_held
-        state = lease.state("worker")
+        record = lease.record("worker")
         outcome = native_decide(native, request, now_ms: lease.now + ((100 - runnable) * 30_000),
                                                  window_opens_at: lease.app.window_opens_at,
-                                                 pools: [{ runnable: runnable, quantity: 100, memory: state.history }])
+                                                 pools: [{ runnable: runnable, quantity: 100, memory: record.memory }])
         verdict = outcome.pools.first
         longest = [longest, verdict.memory.length].max
         settled = lease.settle(window_opens_at: outcome.window_opens_at,
-                               pools: { "worker" => { wanted: verdict.needed, history: verdict.memory } })
+                               pools: { "worker" => { needed: verdict.needed, memory: verdict.memory } })
         expect(settled).to be(true), "the settle at #{runnable} runnable"
       end
-      expect(longest).to be <= MiddleManagement::Store::Fields::HISTORY_MAX
+      expect(longest).to be <= MiddleManagement::Store::Fields::MEMORY_MAX
     ensure
       native&.shutdown
     end

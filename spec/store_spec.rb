@@ -44,7 +44,7 @@ RSpec.describe MiddleManagement::Store do
     it "lets one holder at a time decide, and records what it decided" do
       lease = claim("a")
       expect(lease).not_to be_held
-      expect(lease.state("worker").to_h.compact).to eq({})
+      expect(lease.record("worker").to_h.compact).to eq({})
       expect(lease.app.to_h.compact).to eq({})
 
       held = claim("b")
@@ -54,7 +54,7 @@ RSpec.describe MiddleManagement::Store do
       opens_at = lease.now + 10_000
       look_at = lease.now + 15_000
       settled = lease.settle(window_opens_at: opens_at, look_at: look_at,
-                             pools: { "worker" => { wanted: 3, history: "d3" }, "urgent_worker" => { wanted: 0 } })
+                             pools: { "worker" => { needed: 3, memory: "d3" }, "urgent_worker" => { needed: 0 } })
       expect(settled).to be(true)
       expect(store.read("worker").quantity).to be_nil, "a decision records no quantity: only Heroku's answer does"
       store.confirm_quantity("worker", 3)
@@ -62,19 +62,19 @@ RSpec.describe MiddleManagement::Store do
       expect(held.look_in).to be_within(1).of(15), "a held claim learns the app's next look"
       again = claim("b")
       expect(again).not_to be_held
-      expect(again.state("worker")).to have_attributes(quantity: 3, wanted: 3, history: "d3")
-      expect(again.state("urgent_worker")).to have_attributes(quantity: nil, wanted: 0)
+      expect(again.record("worker")).to have_attributes(quantity: 3, needed: 3, memory: "d3")
+      expect(again.record("urgent_worker")).to have_attributes(quantity: nil, needed: 0)
       expect(again.app).to have_attributes(window_opens_at: opens_at, look_at: look_at)
       expect(again.app.decided_at).to be_within(5_000).of(again.now)
-      expect(again.settle(window_opens_at: nil, pools: { "worker" => { wanted: nil } })).to be(true)
+      expect(again.settle(window_opens_at: nil, pools: { "worker" => { needed: nil } })).to be(true)
       expect(store.read_app).to have_attributes(window_opens_at: nil, look_at: nil)
     end
 
     it "changes nothing once a lease has expired, and lets another process claim it" do
       lease = claim("a", ttl: 200)
       await("the 200 ms lease to expire", timeout: 5) { !claim("b", ttl: 60_000).held? }
-      expect(lease.settle(window_opens_at: 1, pools: { "worker" => { wanted: 9 } })).to be(false)
-      expect(store.read("worker").wanted).to be_nil
+      expect(lease.settle(window_opens_at: 1, pools: { "worker" => { needed: 9 } })).to be(false)
+      expect(store.read("worker").needed).to be_nil
       expect(store.read_app.window_opens_at).to be_nil
       expect(claim("c")).to be_held
     end
@@ -174,7 +174,7 @@ RSpec.describe MiddleManagement::Store do
         end
       end
 
-      # What SQLTimeLimit may touch on a connection, and whether a transaction is left open.
+      # What Store::SQLTimeLimit may touch on a connection, and whether a transaction is left open.
       def setting_values(conn)
         setting = case conn.adapter_name
                   when /postg/i then conn.select_value("SHOW statement_timeout")
@@ -221,7 +221,7 @@ RSpec.describe MiddleManagement::Store do
         older = described_class.new(@model)
         lease = older.claim(["worker"], holder: "a")
         expect(lease.problems.map(&:last)).to include(a_string_matching(/lacks look_at.*rails generate middle_management:install/))
-        expect(lease.settle(window_opens_at: nil, look_at: lease.now + 5_000, pools: { "worker" => { wanted: 1 } })).to be(true)
+        expect(lease.settle(window_opens_at: nil, look_at: lease.now + 5_000, pools: { "worker" => { needed: 1 } })).to be(true)
 
         output, status = capture_within(RbConfig.ruby, "-e", <<~RUBY, timeout: 60)
           $LOAD_PATH.unshift #{lib.inspect}
@@ -258,7 +258,7 @@ RSpec.describe MiddleManagement::Store do
         sqlite = locker.adapter_name.match?(/sqlite/i)
         locker.execute(sqlite ? "BEGIN IMMEDIATE" : "BEGIN")
         locker.execute("UPDATE #{described_class::TABLE} SET history = history WHERE process_type = '*'")
-        MiddleManagement::SQLTimeLimit.limit = 0.5
+        MiddleManagement::Store::SQLTimeLimit.limit = 0.5
         started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
         expect { claim_once.call }.to raise_error(ActiveRecord::StatementInvalid)
         waited = Process.clock_gettime(Process::CLOCK_MONOTONIC) - started
@@ -266,7 +266,7 @@ RSpec.describe MiddleManagement::Store do
         expect(waited).to be < (sqlite ? 8 : 4), "waited #{waited.round(2)} s for the locked row"
         expect(settings.call).to eq(before)
       ensure
-        MiddleManagement::SQLTimeLimit.limit = nil
+        MiddleManagement::Store::SQLTimeLimit.limit = nil
         if locker
           locker.execute("ROLLBACK")
           @model.connection_pool.checkin(locker)
@@ -371,7 +371,7 @@ RSpec.describe MiddleManagement::Store do
     it "is this process's alone" do
       lease = store.claim(["worker"], holder: "a")
       expect(store.claim(["worker"], holder: "b")).to be_held
-      expect(lease.settle(window_opens_at: nil, pools: { "worker" => { wanted: 2 } })).to be(true)
+      expect(lease.settle(window_opens_at: nil, pools: { "worker" => { needed: 2 } })).to be(true)
       store.confirm_quantity("worker", 2)
       expect(store.read("worker").quantity).to eq(2)
       expect(described_class.new.read("worker").quantity).to be_nil

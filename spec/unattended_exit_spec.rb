@@ -69,12 +69,12 @@ RSpec.describe "unattended: an exit that could not scale, a job scheduled by a p
           puts "enqueued at \#{Process.clock_gettime(Process::CLOCK_MONOTONIC)}"
           $stdout.flush
         RUBY
-        status = a.wait("process A to exit", timeout: MiddleManagement::Agent::EXIT_TIMEOUT + 20)
+        status = a.wait("process A to exit", timeout: MiddleManagement::Runtime::Agent::EXIT_TIMEOUT + 20)
         exited_at = monotonic
         expect(status).to be_success, a.output
         enqueued_at = Float(a.output[/enqueued at (\S+)/, 1] || raise("A never enqueued:\n#{a.output}"))
         # Its at_exit flush is bounded: the exit timeout, and a moment to end the process.
-        expect(exited_at - enqueued_at).to be < MiddleManagement::Agent::EXIT_TIMEOUT + 2.0, a.output
+        expect(exited_at - enqueued_at).to be < MiddleManagement::Runtime::Agent::EXIT_TIMEOUT + 2.0, a.output
         expect(a.output).to include("exiting before Heroku confirmed the last change"), a.output
         expect(heroku.requests).not_to be_empty # it did try
         expect(heroku.requests.map(&:status).uniq).to eq([503]), requests_seen

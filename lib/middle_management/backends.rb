@@ -1,10 +1,10 @@
+require "middle_management/backends/backend"
+
 module MiddleManagement
-  # One adapter per job library, each a small file with the same duties
-  # (GoodJob and Solid Queue are hooked through Active Job: ActiveJobEvents):
-  # `install(agent)` hooks the library so that job changes wake the agent
-  # (and its workers watch the queue), `count(pool)` answers a Counts for the
-  # pool's queues, and `store(app)` offers the coordination store the
-  # library's own database or Redis holds (nil: not installed).
+  # One adapter per job library, each a small module with the same duties,
+  # the contract Backends::Backend describes (GoodJob and Solid Queue are
+  # hooked through Active Job: ActiveJobEvents), and what the gem does with
+  # all of them at once.
   module Backends
     # What a backend reports for one pool. `next_run_in`: seconds until the
     # earliest job scheduled for later, or nil. `busy_dynos`: the dyno name
@@ -36,7 +36,7 @@ module MiddleManagement
     # dyno fetched just before the app decided it drains is seen. Said once
     # where it outlasts SCALE_DOWN_DELAY.
     def self.busy_lag(backends, scale_down_delay:, log:)
-      lag, backend = backends.filter_map { |b| [b.busy_lag, b] if b.respond_to?(:busy_lag) }.max_by(&:first)
+      lag, backend = backends.map { |b| [b.busy_lag, b] }.select(&:first).max_by(&:first)
       if lag && lag > scale_down_delay
         log.once(:busy_lag, "#{backend.name.split("::").last} shows busy jobs up to #{lag.round} s late: " \
                             "scale-downs wait #{lag.round} s (SCALE_DOWN_DELAY is #{scale_down_delay.round})")

@@ -1,6 +1,7 @@
 require "did_you_mean"
-require "middle_management/settings"
-require "middle_management/pool"
+require "middle_management/errors"
+require "middle_management/configuration/settings"
+require "middle_management/configuration/pool"
 
 module MiddleManagement
   # Every setting, from MIDDLE_MANAGEMENT_* environment variables and from
@@ -93,7 +94,7 @@ module MiddleManagement
     # What the native dispatcher is started with (secrets included: it is
     # handed over, never stored or shown).
     # `scale_down_at_least`: seconds the job libraries need before a busy
-    # job shows (Agent#start).
+    # job shows (Runtime::Agent#start).
     def native_settings(scale_down_at_least: 0)
       {
         target: { dry_run: dry_run, base_url: heroku_api_url, app: heroku_app.to_s, **credentials.to_h },

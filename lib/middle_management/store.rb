@@ -1,18 +1,17 @@
 require "middle_management/errors"
-require "middle_management/sql_time_limit"
 require "securerandom"
 require "socket"
 
 module MiddleManagement
-  # The app's shared decision state, in a store the app already has: one
+  # The app's shared decision record, in a store the app already has: one
   # short decision lease and one throttle window for the whole app, and per
   # pool (process type) what was last decided and sent. Every process of the
   # app (web, worker, console) goes through it, so the app speaks to Heroku
   # with one voice.
   #
   #   lease = store.claim(%w[worker urgent_worker], gap: 1000) # a Lease, or a Held saying when to try again
-  #   lease.state("worker").quantity        # what Heroku confirmed it has (nil: unknown)
-  #   lease.settle(window_opens_at: lease.now + 10_000, look_at: nil, pools: { "worker" => { wanted: 3 } })
+  #   lease.record("worker").quantity       # what Heroku confirmed it has (nil: unknown)
+  #   lease.settle(window_opens_at: lease.now + 10_000, look_at: nil, pools: { "worker" => { needed: 3, memory: "…" } })
   #   store.confirm_quantity("worker", 3)   # Heroku said so
   #
   # The record holds only what Heroku confirmed: a decision records what it
@@ -36,18 +35,19 @@ module MiddleManagement
     LEASE_TTL_MAX = 3_600_000 # ms: no claim asks for longer; a lease ending later was written by hand
     LEASE_POLL = 200 # ms: how soon a process that found the lease held tries again
 
-    # A pool's record. `quantity`: what Heroku confirmed; `wanted`: what the
-    # work needs (workers above it drain); `history`: the pacing's memory
-    # of recent wishes, opaque here.
-    PoolState = Struct.new(:quantity, :wanted, :history, keyword_init: true)
-    POOL_FIELDS = %i[wanted history].freeze # what a decision records (the quantity is Heroku's word)
+    # A pool's record. `quantity`: what Heroku confirmed; `needed`: what the
+    # work needs (dynos numbered above it drain: Worker::Drain); `memory`:
+    # the pacing's memory of recent wishes, opaque here. The store keeps
+    # `needed` and `memory` under older names (Fields::STORED_AS).
+    PoolRecord = Struct.new(:quantity, :needed, :memory, keyword_init: true)
+    POOL_FIELDS = %i[needed memory].freeze # what a decision records (the quantity is Heroku's word)
 
     # The app's record. `pending_at`: the earliest news a process left
     # without deciding on it (it exited while the window was closed);
     # `look_at`: when the app must decide again even without news (a job
     # scheduled ahead, a window or a scale-down delay ending), so that any
     # process can make that look if the one that asked for it is gone.
-    AppState = Struct.new(:window_opens_at, :decided_at, :pending_at, :look_at, keyword_init: true)
+    AppRecord = Struct.new(:window_opens_at, :decided_at, :pending_at, :look_at, keyword_init: true)
 
     # The lease is held by another process, or the app decided less than the
     # claim's gap ago: `retry_in` seconds to wait before trying again;
@@ -73,15 +73,15 @@ module MiddleManagement
 
       def held? = false
 
-      def state(pool) = @pools.fetch(pool) { PoolState.new }
+      def record(pool) = @pools.fetch(pool) { PoolRecord.new }
 
       # The store's time now, from its clock at the claim.
       def now = @claimed_at + (monotonic_ms - @claimed_mono)
 
       # Records the decision and frees the lease, in one step; false when the
       # lease was lost meanwhile (it expired: the decision must not be acted
-      # on). `pools`: name => the PoolState fields to change. News left
-      # before the claim is taken as seen.
+      # on). `pools`: name => the PoolRecord members to change (POOL_FIELDS).
+      # News left before the claim is taken as seen.
       def settle(window_opens_at:, pools:, look_at: nil)
         pools.each_value do |changes|
           unknown = changes.keys - POOL_FIELDS
@@ -123,7 +123,7 @@ module MiddleManagement
 
     # When a claim that did not get the lease may be tried again: a held
     # lease soon (its holder frees it in milliseconds, unless it died), a
-    # gap once it has passed; and the app's next look (`app`: its AppState).
+    # gap once it has passed; and the app's next look (`app`: its AppRecord).
     def self.held(now, lease_expires_at, app, gap)
       lease_free_in = [lease_expires_at.to_i - now, LEASE_POLL].min
       gap_free_in = app.decided_at ? [app.decided_at + gap - now, gap].min : 0

@@ -1,4 +1,4 @@
-# Decisions asked of the native dispatcher directly, as Decision#run asks
+# Decisions asked of the native dispatcher directly, as Runtime::Decision#run asks
 # them but without a store or a count: for specs about what the engine
 # decides from given counts and records.
 #

@@ -10,7 +10,7 @@ module MiddleManagement
     # then would not see the row, and a rolled-back job wakes no one); a job
     # starting in a worker says "this process is a worker" (it watches, and
     # beats under Heartbeats.process_name so that its busy jobs are known by
-    # dyno); a job ending wakes a moment later (Agent#wake_soon). Only jobs
+    # dyno); a job ending wakes a moment later (Runtime::Agent#wake_soon). Only jobs
     # whose adapter a registered backend claims (`backend.adapter?`) are
     # seen: Delayed Job's, Sidekiq's and Resque's have hooks of their own
     # and are not woken twice.
@@ -51,7 +51,7 @@ module MiddleManagement
       end
 
       # The library records the job's end after this event: a count now
-      # would still see it running (Agent#wake_soon).
+      # would still see it running (Runtime::Agent#wake_soon).
       def performed(payload)
         on_claimed(payload, "note an Active Job job ending") { |agent| agent.wake_soon(payload[:job].queue_name) }
       end

@@ -2,6 +2,8 @@ require "middle_management/backends/delayed_job/counting"
 require "middle_management/backends/delayed_job/dead_locks"
 require "middle_management/backends/delayed_job/job_callbacks"
 require "middle_management/backends/delayed_job/worker_hook"
+require "middle_management/backends/backend"
+require "middle_management/store/sql_time_limit"
 
 module MiddleManagement
   module Backends
@@ -13,6 +15,8 @@ module MiddleManagement
     # (Counting); the busy jobs' dynos come from their locks. The
     # store is the app's own database (Store::SQL), once its table is installed.
     module DelayedJob
+      extend Backend
+
       module_function
 
       def available?
@@ -53,7 +57,7 @@ module MiddleManagement
       # statements bounded in time. Runnable jobs up to `cap` (nil: exact).
       def count(pool, cap: nil)
         ::Delayed::Job.connection_pool.with_connection do |conn|
-          SQLTimeLimit.within(conn) { Counting.count(scope(pool), cap) }
+          Store::SQLTimeLimit.within(conn) { Counting.count(scope(pool), cap) }
         end
       end
 
@@ -62,7 +66,7 @@ module MiddleManagement
         sql.installed? ? sql : nil
       end
 
-      # This process's workers are alive (WorkerHeartbeat).
+      # This process's workers are alive (Worker::Heartbeat).
       def beat(names) = DeadLocks.beat(names)
 
       def scope(pool)

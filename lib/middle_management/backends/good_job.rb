@@ -2,6 +2,7 @@ require "middle_management/backends/active_job_library"
 require "middle_management/backends/good_job/counting"
 require "middle_management/backends/good_job/cron"
 require "middle_management/backends/good_job/performer_hook"
+require "middle_management/store/sql_time_limit"
 
 module MiddleManagement
   module Backends
@@ -41,7 +42,7 @@ module MiddleManagement
         raise Error, NOT_MIGRATED unless migrated?
 
         counts = model.connection_pool.with_connection do |conn|
-          SQLTimeLimit.within(conn) do
+          Store::SQLTimeLimit.within(conn) do
             Counting.count(conn, ->(column) { queue_condition(conn, pool, column) }, cap, heartbeats: heartbeats,
                                                                                         paused: pauses?)
           end

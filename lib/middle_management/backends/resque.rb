@@ -1,6 +1,7 @@
 require "time"
 require "middle_management/backends/resque/hooks"
-require "middle_management/dyno"
+require "middle_management/worker/dyno"
+require "middle_management/backends/backend"
 
 module MiddleManagement
   module Backends
@@ -25,6 +26,8 @@ module MiddleManagement
     # unregistering). Core Resque schedules nothing, so there is no next run.
     # The store is Resque's Redis.
     module Resque
+      extend Backend
+
       @install_lock = Mutex.new
 
       class << self
@@ -78,7 +81,7 @@ module MiddleManagement
             job = worker.job(false)
             job.is_a?(Hash) && pool.covers?(job["queue"].to_s) && !expired.include?(worker.to_s)
           end
-          busy.map { |worker| Dyno.parse(worker.to_s.split(":").first)&.name }
+          busy.map { |worker| Worker::Dyno.parse(worker.to_s.split(":").first)&.name }
         end
 
         # Workers killed without unregistering: their heartbeat (every

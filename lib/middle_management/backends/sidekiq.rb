@@ -2,6 +2,8 @@ require "middle_management/backends/sidekiq/counting"
 require "middle_management/backends/sidekiq/fetch_hook"
 require "middle_management/backends/sidekiq/hooks"
 require "middle_management/backends/sidekiq/retry_schedule"
+require "middle_management/backends/backend"
+require "middle_management/worker/drain"
 
 module MiddleManagement
   module Backends
@@ -20,6 +22,8 @@ module MiddleManagement
     #
     # Counts: see Sidekiq::Counting. The store is Sidekiq's Redis.
     module Sidekiq
+      extend Backend
+
       @install_lock = Mutex.new
 
       class << self
@@ -44,9 +48,9 @@ module MiddleManagement
 
         # Busy jobs show in the WorkSet at the process's next heartbeat
         # (every 5 s in Sidekiq 6, 10 s in 7), and a draining dyno stops
-        # fetching within Drain::CHECK_EVERY.
+        # fetching within Worker::Drain::CHECK_EVERY.
         def busy_lag
-          (::Sidekiq::VERSION.to_i >= 7 ? 10 : 5) + Drain::CHECK_EVERY
+          (::Sidekiq::VERSION.to_i >= 7 ? 10 : 5) + Worker::Drain::CHECK_EVERY
         end
 
         def store(app)

@@ -1,5 +1,6 @@
 require "middle_management/backends/active_job_library"
 require "middle_management/backends/solid_queue/counting"
+require "middle_management/store/sql_time_limit"
 
 module MiddleManagement
   module Backends
@@ -53,7 +54,7 @@ module MiddleManagement
       # statements bounded in time. Runnable jobs up to `cap` (nil: exact).
       def count(pool, cap: nil)
         model.connection_pool.with_connection do |conn|
-          SQLTimeLimit.within(conn) do
+          Store::SQLTimeLimit.within(conn) do
             Counting.count(tables, pool, cap, heartbeats: heartbeats, **settings)
           end
         end

@@ -6,7 +6,7 @@ module MiddleManagement
     # the members are the ones below: rename one here and in
     # `ext/middle_management/src/ruby/bridge.rs` together.
     #
-    # One decision, as the coordinator thread makes it (Decision#run):
+    # One decision, as the coordinator thread makes it (Runtime::Decision#run):
     #
     #   dispatcher.next_message(timeout)  # => Request (or an Event)
     #     Ruby claims the app's lease in the store, waiting `gap` seconds
@@ -37,7 +37,7 @@ module MiddleManagement
       # highest dyno number running one of its jobs (or nil);
       # `busy_unnumbered`: a busy dyno has no number (Fir). `quantity`: what
       # Heroku last confirmed, or nil. `memory`: the pacing's memory, as the
-      # last decision left it (the store's `history`).
+      # last decision left it (Store::PoolRecord#memory).
       Pool = Struct.new(:runnable, :running, :next_run_in, :top_busy_dyno, :busy_unnumbered, :quantity, :memory,
                         keyword_init: true)
 

@@ -2,7 +2,7 @@ require "json"
 require "optparse"
 require "middle_management/errors"
 require "middle_management/configuration"
-require "middle_management/native"
+require "middle_management/internal/native"
 require "middle_management/simulation/trace"
 
 module MiddleManagement

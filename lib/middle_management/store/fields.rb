@@ -7,9 +7,21 @@ module MiddleManagement
     # day) and named in `problems`, for the decision to log once.
     class Fields
       QUANTITY = 0..(2**31 - 1) # Heroku's quantities fit the native u32 with room
-      HISTORY_MAX = 1_000 # characters: the column's size
+      MEMORY_MAX = 1_000 # characters: the column's size
+      # PoolRecord's members by the names the store keeps them under: the
+      # SQL columns and Redis hash fields. `needed` is stored as `wanted`
+      # and `memory` as `history`, the names they had when the table and
+      # the hashes were first written: keeping them lets tables installed
+      # and hashes written by earlier versions work as they are, with no
+      # migration. This is the one place that maps them (read here, written
+      # through .stored); only the table's definition (Store::SQL::COLUMNS,
+      # the generator's migration) names them besides.
+      STORED_AS = { quantity: "quantity", needed: "wanted", memory: "history" }.freeze
       SKEW = 60_000 # ms: "now" as the store wrote it may read this far ahead (another connection's clock)
       AHEAD = 86_400_000 + SKEW # ms: a window or a look is set at most a day ahead (the longest setting)
+
+      # A decision's changes (PoolRecord members => values) by stored name.
+      def self.stored(changes) = changes.to_h { |member, value| [STORED_AS.fetch(member), value] }
 
       attr_reader :problems
 
@@ -21,13 +33,13 @@ module MiddleManagement
 
       # `fields`: a row or a Redis hash (string keys; integers or their text,
       # "" or nil for none).
-      def pool_state(pool, fields)
-        PoolState.new(quantity: quantity(pool, fields, "quantity"), wanted: quantity(pool, fields, "wanted"),
-                      history: history(pool, fields))
+      def pool_record(pool, fields)
+        PoolRecord.new(quantity: quantity(pool, fields, STORED_AS[:quantity]),
+                       needed: quantity(pool, fields, STORED_AS[:needed]), memory: memory(pool, fields))
       end
 
-      def app_state(fields)
-        AppState.new(window_opens_at: time(fields, "window_opens_at", AHEAD), decided_at: time(fields, "decided_at", SKEW),
+      def app_record(fields)
+        AppRecord.new(window_opens_at: time(fields, "window_opens_at", AHEAD), decided_at: time(fields, "decided_at", SKEW),
                      pending_at: time(fields, "pending_at", SKEW), look_at: time(fields, "look_at", AHEAD))
       end
 
@@ -40,14 +52,16 @@ module MiddleManagement
         bad(pool, name, fields[name], "is not a whole number")
       end
 
-      def history(pool, fields)
-        text = fields["history"]
+      # Problems name the field as stored: what someone looking at the table sees.
+      def memory(pool, fields)
+        name = STORED_AS[:memory]
+        text = fields[name]
         return nil if text.nil? || text == ""
-        return bad(pool, "history", text, "is not text") unless text.is_a?(String)
+        return bad(pool, name, text, "is not text") unless text.is_a?(String)
 
         text = text.dup.force_encoding(Encoding::UTF_8)
-        return bad(pool, "history", text, "is not UTF-8") unless text.valid_encoding?
-        return bad(pool, "history", text, "is longer than #{HISTORY_MAX} characters") if text.length > HISTORY_MAX
+        return bad(pool, name, text, "is not UTF-8") unless text.valid_encoding?
+        return bad(pool, name, text, "is longer than #{MEMORY_MAX} characters") if text.length > MEMORY_MAX
 
         text
       end

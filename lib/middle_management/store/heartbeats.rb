@@ -1,4 +1,5 @@
 require "socket"
+require "middle_management/store/sql_statements"
 
 module MiddleManagement
   module Store

@@ -4,8 +4,8 @@ module MiddleManagement
     # each process decides alone, as before the store existed.
     class Local
       def initialize
-        @app = AppState.new
-        @pools = Hash.new { |hash, pool| hash[pool] = PoolState.new }
+        @app = AppRecord.new
+        @pools = Hash.new { |hash, pool| hash[pool] = PoolRecord.new }
         @holder = nil
         @expires_at = 0
         @lock = Mutex.new

@@ -60,17 +60,19 @@ module MiddleManagement
           claimed, ttl_left = command(conn, "EVAL", CLAIM, 2, lease_key, app_key, holder, Integer(ttl), now,
                                       Integer(gap), Fields::SKEW)
           fields = Fields.new(now)
-          app = fields.app_state(hash(conn, app_key))
+          app = fields.app_record(hash(conn, app_key))
           next Store.held(now, now + [ttl_left.to_i, 0].max, app, gap) unless claimed.to_i == 1
 
-          states = pools.to_h { |pool| [pool, fields.pool_state(pool, hash(conn, pool_key(pool)))] }
-          Lease.new(self, holder, app, states, now, problems: fields.problems)
+          records = pools.to_h { |pool| [pool, fields.pool_record(pool, hash(conn, pool_key(pool)))] }
+          Lease.new(self, holder, app, records, now, problems: fields.problems)
         end
       end
 
       # `times`: the app's window and next look.
       def settle(holder, claimed_at, times, pools)
-        args = pools.flat_map { |_pool, changes| [changes.size, *changes.flat_map { |name, value| [name.to_s, value.to_s] }] }
+        args = pools.flat_map do |_pool, changes|
+          [changes.size, *Fields.stored(changes).flat_map { |name, value| [name, value.to_s] }]
+        end
         redis do |conn|
           command(conn, "EVAL", SETTLE, 2 + pools.size, lease_key, app_key, *pools.keys.map { |pool| pool_key(pool) },
                   holder, Integer(claimed_at), now_ms(conn), times[:window_opens_at].to_s, times[:look_at].to_s,
@@ -91,9 +93,9 @@ module MiddleManagement
         redis { |conn| command(conn, "HSET", pool_key(pool), "quantity", Integer(quantity)) }
       end
 
-      def read(pool) = redis { |conn| Fields.new.pool_state(pool, hash(conn, pool_key(pool))) }
+      def read(pool) = redis { |conn| Fields.new.pool_record(pool, hash(conn, pool_key(pool))) }
 
-      def read_app = redis { |conn| Fields.new.app_state(hash(conn, app_key)) }
+      def read_app = redis { |conn| Fields.new.app_record(hash(conn, app_key)) }
 
       def now_ms(conn = nil)
         return redis { |c| now_ms(c) } unless conn

@@ -27,8 +27,8 @@ module MiddleManagement
         [:decided_at, :bigint, {}],
         [:pending_at, :bigint, {}],
         [:quantity, :integer, {}],
-        [:wanted, :integer, {}],
-        [:history, :string, { limit: 1000 }],
+        [:wanted, :integer, {}], # PoolRecord#needed, under its first name (Fields::STORED_AS)
+        [:history, :string, { limit: 1000 }], # PoolRecord#memory, likewise
         [:look_at, :bigint, {}]
       ].freeze
       # Added after the first release: a table installed before lacks them,
@@ -97,11 +97,11 @@ module MiddleManagement
                              "#{now} AS now FROM #{TABLE} WHERE process_type = ?", APP)
           now = Integer(row["now"])
           fields = Fields.new(now)
-          app = fields.app_state(row)
+          app = fields.app_record(row)
           next Store.held(now, row["lease_expires_at"], app, gap) if claimed.zero?
 
-          states = rows(conn, pools).to_h { |pool_row| [pool_row["process_type"], fields.pool_state(pool_row["process_type"], pool_row)] }
-          Lease.new(self, holder, app, states, now, problems: fields.problems + missing_problems(conn))
+          records = rows(conn, pools).to_h { |pool_row| [pool_row["process_type"], fields.pool_record(pool_row["process_type"], pool_row)] }
+          Lease.new(self, holder, app, records, now, problems: fields.problems + missing_problems(conn))
         end
       end
 
@@ -147,11 +147,11 @@ module MiddleManagement
       end
 
       def read(pool)
-        with_connection { |conn| rows(conn, [pool]).first&.then { |row| Fields.new.pool_state(pool, row) } || PoolState.new }
+        with_connection { |conn| rows(conn, [pool]).first&.then { |row| Fields.new.pool_record(pool, row) } || PoolRecord.new }
       end
 
       def read_app
-        with_connection { |conn| rows(conn, [APP]).first&.then { |row| Fields.new.app_state(row) } || AppState.new }
+        with_connection { |conn| rows(conn, [APP]).first&.then { |row| Fields.new.app_record(row) } || AppRecord.new }
       end
 
       def now_ms
@@ -170,8 +170,11 @@ module MiddleManagement
         release(holder).positive?
       end
 
+      # `changes`: PoolRecord members, written under their stored names.
       def update_pool(conn, pool, changes)
         return if changes.empty?
+
+        changes = Fields.stored(changes)
 
         update(conn, "UPDATE #{TABLE} SET #{changes.keys.map { |name| "#{name} = ?" }.join(", ")} " \
                      "WHERE process_type = ?", *changes.values, pool)

@@ -1,3 +1,6 @@
+require "middle_management/errors"
+require "middle_management/store/sql_time_limit"
+
 module MiddleManagement
   module Store
     # How the store's SQL runs, for Store::SQL and Store::Heartbeats: on a

@@ -1,4 +1,4 @@
-require "middle_management/dyno"
+require "middle_management/worker/dyno"
 
 module MiddleManagement
   module Backends
@@ -8,7 +8,7 @@ module MiddleManagement
       # it; and it reserves no job while its dyno drains.
       module WorkerHook
         def self.dyno_of(holder)
-          Dyno.parse(holder.to_s.split(" ", 2).first)&.name
+          Worker::Dyno.parse(holder.to_s.split(" ", 2).first)&.name
         end
 
         def name

@@ -7,7 +7,7 @@ module MiddleManagement
       # find none and wait for GoodJob's next poll or notification, by then
       # perhaps taking jobs again. Unlike Delayed Job's, a job GoodJob has
       # locked cannot be given back before it runs, so the drain is read at
-      # most a second old (Drain::CHECK_EVERY); a job taken in that second
+      # most a second old (Worker::Drain::CHECK_EVERY); a job taken in that second
       # is seen busy and keeps its dyno up.
       module PerformerHook
         def next(...)

@@ -1,5 +1,5 @@
 require "socket"
-require "middle_management/dyno"
+require "middle_management/worker/dyno"
 
 module MiddleManagement
   module Backends
@@ -39,7 +39,7 @@ module MiddleManagement
           end
           runnable += queue_lengths.sum { |queue, size| pool.covers?(queue) ? size : 0 }
           note_truncated(pool) if truncated
-          here = Dyno.current&.name
+          here = Worker::Dyno.current&.name
           busy = busy_elsewhere(pool) + running_here.call.select { |queue| pool.covers?(queue) }.map { here }
           Counts.new(runnable: runnable, running: busy.size, next_run_in: next_run_at && [next_run_at - now, 0.0].max,
                      busy_dynos: busy, capped: truncated)
@@ -104,7 +104,7 @@ module MiddleManagement
             queue = work.respond_to?(:queue) ? work.queue : work["queue"] # a Sidekiq::Work from 7, a Hash in 6
             next if process.to_s.start_with?(this_process) || !pool.covers?(queue)
 
-            busy << Dyno.parse(process.to_s.split(":").first)&.name
+            busy << Worker::Dyno.parse(process.to_s.split(":").first)&.name
           end
           busy
         end

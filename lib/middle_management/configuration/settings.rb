@@ -1,0 +1,161 @@
+
+require "middle_management/errors"
+
+module MiddleManagement
+  class Configuration
+    # Turns one raw setting (a String from ENV, or whatever a `configure` block
+    # assigned) into a typed value, or raises ConfigurationError naming the
+    # setting as the user wrote it (`MIDDLE_MANAGEMENT_MAX_WORKERS` or `max_workers`).
+    #
+    # This is the check that counts: everything the native layer would refuse
+    # (or overflow on) is refused here, at boot, where the variable has a name;
+    # the native checks are a last line that no accepted value reaches.
+    module Settings
+      PROCESS_TYPE = /\A[-\w]{1,128}\z/ # Heroku's formation type pattern (\w is ASCII in Ruby)
+      APP = /\A(?:[a-z][a-z0-9-]{1,28}[a-z0-9]|\h{8}-\h{4}-\h{4}-\h{4}-\h{12})\z/ # an app's name or id
+      DURATION = /\A(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\z/
+      UNITS = { "ms" => 0.001, "s" => 1, "m" => 60, "h" => 3600, nil => 1 }.freeze
+      TRUE_WORDS = %w[1 true yes on].freeze
+      FALSE_WORDS = %w[0 false no off].freeze
+
+      # Upper bounds, far above any Heroku formation and far inside what the
+      # native layer holds:
+      # counts are u32 there, rules' at_least a u64 and a SQL LIMIT (signed
+      # 64-bit), durations are added to clock readings.
+      MAX_WORKERS = 10_000
+      MAX_JOBS_PER_WORKER = 1_000_000
+      MAX_DYNO_CONCURRENCY = 10_000
+      MAX_AT_LEAST = 1_000_000_000_000
+      MAX_SECONDS = 86_400 # one day
+
+      module_function
+
+      def count(name, value, most = nil, least: 0)
+        number = value if value.is_a?(Integer)
+        number ||= Integer(value.to_s.strip, 10) if value.to_s.strip.match?(/\A\d+\z/)
+        fail!(name, value, "must be a whole number of #{least} or more") unless number && number >= least
+        fail!(name, value, "must be at most #{most}") if most && number > most
+        number
+      end
+
+      def positive(name, value, most = nil) = count(name, value, most, least: 1)
+
+      def workers(name, value) = count(name, value, MAX_WORKERS)
+      def jobs_per_worker(name, value) = positive(name, value, MAX_JOBS_PER_WORKER)
+      def dyno_concurrency(name, value) = positive(name, value, MAX_DYNO_CONCURRENCY)
+
+      # Seconds, as a Float: "10", "2.5", "500ms", "30s", "5m", "1h"; at most a day.
+      def duration(name, value)
+        if value.is_a?(Numeric) && value.real? && value.finite? && value >= 0
+          seconds = value.to_f
+        else
+          match = DURATION.match(value.to_s.strip) or
+            fail!(name, value, "must be a duration in seconds such as 10, 2.5, 500ms, 30s or 5m")
+          seconds = Float(match[1]) * UNITS.fetch(match[2])
+        end
+        seconds <= MAX_SECONDS ? seconds : fail!(name, value, "must be at most #{MAX_SECONDS} seconds (one day)")
+      end
+
+      def boolean(name, value)
+        return value if value == true || value == false
+
+        text = value.to_s.strip.downcase
+        return true if TRUE_WORDS.include?(text)
+        return false if FALSE_WORDS.include?(text)
+
+        fail!(name, value, "must be true or false")
+      end
+
+      def process_type(name, value)
+        text = value.to_s.strip
+        text.match?(PROCESS_TYPE) or
+          fail!(name, value, "must be a Heroku process type name (letters, digits, - and _; at most 128)")
+        text
+      end
+
+      def process_types(name, value)
+        names = list(value)
+        fail!(name, value, "must list at least one process type, separated by commas") if names.empty?
+        names.each { |type| process_type(name, type) }
+        fail!(name, value, "names a process type twice") if names.uniq.size != names.size
+        names
+      end
+
+      def queues(name, value)
+        names = list(value)
+        fail!(name, value, "must list at least one queue name") if names.empty?
+        names
+      end
+
+      # An Array, or a comma-separated String as ENV has it.
+      def list(value)
+        (value.is_a?(Array) ? value : value.to_s.split(",")).map { |item| item.to_s.strip }.reject(&:empty?)
+      end
+
+      # A token or password goes in an HTTP header: visible ASCII only.
+      def secret(name, value)
+        text = string(name, value) or return nil
+        text.match?(/\A[\x20-\x7e]+\z/) or fail_quietly!(name, "must be printable ASCII (it goes in an HTTP header)")
+        text
+      end
+
+      def username(name, value)
+        text = string(name, value) or return nil
+        text.include?(":") ? fail!(name, value, "must not contain ':' (HTTP Basic separates it from the password)") : text
+      end
+
+      def app(name, value)
+        text = string(name, value) or return nil
+        text.match?(APP) or fail!(name, value, "must be a Heroku app name (lowercase letters, digits and dashes) or id")
+        text
+      end
+
+      def string(_name, value)
+        text = value.to_s.strip
+        text.empty? ? nil : text
+      end
+
+      # Rules: [{at_least: 0, workers: 1}, {at_least: 50, workers: 3}, ...],
+      # or from ENV "0:1,50:3". Mirrors the native policy's checks: at least one
+      # rule, at_least strictly increasing, workers never lower as it grows.
+      def rules(name, value)
+        pairs = value.is_a?(String) ? value.split(",").map { |pair| pair.split(":", 2) } : Array(value)
+        pairs = [value] if value.is_a?(Hash)
+        fail!(name, value, "must list at least one rule") if pairs.empty?
+        table = pairs.map { |rule| rule_pair(name, rule) }
+        table.each_cons(2) do |(at, workers), (next_at, next_workers)|
+          next_at > at or fail!(name, value, "must have strictly increasing at_least: #{next_at} comes after #{at}")
+          next_workers >= workers or
+            fail!(name, value, "must not lower workers as at_least grows: #{next_workers} from #{next_at} " \
+                               "after #{workers} from #{at}")
+        end
+        table
+      end
+
+      def rule_pair(name, rule)
+        fail!(name, rule, "has a rule that is not at_least:workers") if rule.is_a?(Array) && rule.size != 2
+        at_least, workers = rule.is_a?(Hash) ? rule_from_hash(name, rule) : rule
+        [count("#{name} at_least", at_least, MAX_AT_LEAST), count("#{name} workers", workers, MAX_WORKERS)]
+      end
+
+      def rule_from_hash(name, rule)
+        unknown = rule.keys.map(&:to_sym) - %i[at_least workers]
+        fail!(name, rule, "has an unknown key #{unknown.first.inspect} (rules take at_least: and workers:)") if unknown.any?
+        [rule[:at_least] || rule["at_least"], rule[:workers] || rule["workers"]]
+      end
+
+      def fail!(name, value, problem)
+        shown = value.inspect
+        shown = "#{shown[0, 80]}…" if shown.length > 80
+        raise ConfigurationError, "#{name} #{problem} (got #{shown})"
+      end
+
+      # For a value that may hold a secret: say what is wrong, never the value.
+      def fail_quietly!(name, problem)
+        raise ConfigurationError, "#{name} #{problem}"
+      end
+    end
+  end
+end
+
+require "middle_management/configuration/url"
