@@ -1,3 +1,4 @@
+require "pp"
 RSpec.describe MiddleManagement::Configuration do
   def from_env(vars)
     described_class.from_env(vars.transform_keys { |key| "MIDDLE_MANAGEMENT_#{key}" })
@@ -79,6 +80,15 @@ RSpec.describe MiddleManagement::Configuration do
     expect(config.inspect).not_to include("hk-secret-1234")
     expect(config.inspect).not_to include("pw-5678")
     expect(config.inspect).to include("[REDACTED]", 'heroku_api_url="https://proxy.example.com/heroku"')
+    # Nor do the settings handed to the native dispatcher, which carry them.
+    basic = from_env("HEROKU_APP" => "myapp", "HEROKU_PASSWORD" => "pw-5678", "HEROKU_USERNAME" => "me@example.com")
+    [config, basic].map(&:native_settings).each do |settings|
+      shown = [settings.inspect, settings.to_s, settings.pretty_inspect].join("\n")
+      expect(shown).not_to include("hk-secret-1234")
+      expect(shown).not_to include("pw-5678")
+      expect(shown).to include("[REDACTED]")
+    end
+    expect(config.native_settings.target.token).to eq("hk-secret-1234")
   end
 
   # Issue 23, item 6: a URL can carry a secret, and http sends the token in clear.
@@ -133,7 +143,7 @@ RSpec.describe MiddleManagement::Configuration do
       expect(default.covers?("mailers")).to be(false)
       expect(default.covers?("default")).to be(true)
       expect(urgent.covers?("mailers")).to be(true)
-      expect(urgent.to_native).to include(name: "urgent_worker", max: 5, jobs_per_worker: 1)
+      expect(urgent.to_native.to_h).to include(name: "urgent_worker", max: 5, jobs_per_worker: 1)
     end
 
     it "refuses an unknown pool option and a process type used twice" do
@@ -149,7 +159,7 @@ RSpec.describe MiddleManagement::Configuration do
       config.max_workers = 10
       config.process_types = "worker1,worker2,worker3,worker4"
       pool = config.pools.first
-      expect(pool.to_native).to include(max: 4, eco: true, formation_types: %w[worker1 worker2 worker3 worker4])
+      expect(pool.to_native.to_h).to include(max: 4, eco: true, formation_types: %w[worker1 worker2 worker3 worker4])
       expect(pool.capped_note).to match(/max 10 is capped at 4/)
     end
   end

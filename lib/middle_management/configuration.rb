@@ -1,5 +1,6 @@
 require "did_you_mean"
 require "middle_management/errors"
+require "middle_management/internal/bridge"
 require "middle_management/configuration/settings"
 require "middle_management/configuration/pool"
 
@@ -96,12 +97,13 @@ module MiddleManagement
     # `scale_down_at_least`: seconds the job libraries need before a busy
     # job shows (Runtime::Agent#start).
     def native_settings(scale_down_at_least: 0)
-      {
-        target: { dry_run: dry_run, base_url: heroku_api_url, app: heroku_app.to_s, **credentials.to_h },
-        pools: pools.map(&:to_native),
-        api_throttle: api_throttle, count_interval: count_interval, scale_down_delay: [scale_down_delay, scale_down_at_least].max,
+      target = Internal::Bridge::Target.new(dry_run: dry_run, base_url: heroku_api_url, app: heroku_app.to_s,
+                                            **credentials.to_h)
+      Internal::Bridge::Settings.new(
+        target: target, pools: pools.map(&:to_native), api_throttle: api_throttle, count_interval: count_interval,
+        scale_down_delay: [scale_down_delay, scale_down_at_least].max,
         connect_timeout: CONNECT_TIMEOUT, request_timeout: REQUEST_TIMEOUT
-      }
+      )
     end
 
     # Why the gem will not scale anything, or nil when it will.

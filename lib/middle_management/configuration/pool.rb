@@ -1,4 +1,5 @@
 require "middle_management/errors"
+require "middle_management/internal/bridge"
 require "middle_management/configuration/settings"
 
 module MiddleManagement
@@ -76,10 +77,10 @@ module MiddleManagement
 
       # What the native dispatcher is given for this pool.
       def to_native
-        {
+        Internal::Bridge::PoolSettings.new(
           name: name, formation_types: formation_types, eco: !process_types.nil?, min: min, max: capped_max,
           jobs_per_worker: jobs_per_worker, rules: rules, dyno_concurrency: dyno_concurrency, wake_lead: wake_lead
-        }
+        )
       end
     end
   end

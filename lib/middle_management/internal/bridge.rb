@@ -1,10 +1,14 @@
 module MiddleManagement
   module Internal
     # Everything that crosses between the gem's Ruby and its native
-    # dispatcher for a decision, in one place. The extension reads and
-    # builds these Structs by member name and checks, when it loads, that
-    # the members are the ones below: rename one here and in
+    # extension, in one place. The extension reads and builds these Structs
+    # by member name and checks, when it loads, that the members are the
+    # ones below: rename one here and in
     # `ext/middle_management/src/ruby/bridge.rs` together.
+    #
+    # A dispatcher starts with `Native::Dispatcher.new(Settings)`, once per
+    # process (again after a fork); the simulator runs with
+    # `Native.simulate(Settings, trace, Simulation)`.
     #
     # One decision, as the coordinator thread makes it (Runtime::Decision#run):
     #
@@ -17,7 +21,9 @@ module MiddleManagement
     #
     # or, when another process holds the lease, `held(id, retry_in,
     # look_in)`; when anything fails, `failed(id)`. The other native calls
-    # (wake, watch, check, flush, status, shutdown) carry plain values.
+    # carry plain values: `wake(pool_index, due_in)`, `watch`, `check`,
+    # `flush(timeout, looks)`, `shutdown`, and `status`, a Hash
+    # (Runtime::Status reads it).
     module Bridge
       # The dispatcher asks for a decision. `why`: :news (jobs were
       # enqueued), :due (a scheduled job comes due), :periodic, :boot,
@@ -55,6 +61,44 @@ module MiddleManagement
       # pacing's memory to record; `look_again_in`: seconds until this pool
       # must be looked at again, or nil.
       Verdict = Struct.new(:wanted, :needed, :reason, :stops_busy, :send_quantity, :memory, :look_again_in)
+
+      # What a dispatcher is started with (Configuration#native_settings),
+      # every value checked in Ruby already. `target`: a Target; `pools`:
+      # one PoolSettings per pool, in order. Times in seconds.
+      Settings = Struct.new(:target, :pools, :api_throttle, :scale_down_delay, :count_interval, :connect_timeout,
+                            :request_timeout, keyword_init: true)
+
+      # Where the calls go: nowhere with `dry_run` (decide and log), else
+      # Heroku's API at `base_url` for `app`, with a `token` or a `username`
+      # and `password` (an API token). The secrets never show in `inspect`.
+      Target = Struct.new(:dry_run, :base_url, :app, :token, :username, :password, keyword_init: true) do
+        def inspect
+          secret = ->(value) { value && "[REDACTED]" }
+          "#<struct #{self.class.name} dry_run=#{dry_run.inspect}, base_url=#{base_url.inspect}, " \
+            "app=#{app.inspect}, token=#{secret[token].inspect}, username=#{username.inspect}, " \
+            "password=#{secret[password].inspect}>"
+        end
+        alias_method :to_s, :inspect
+
+        def pretty_print(printer) = printer.text(inspect)
+      end
+
+      # One pool as the policy sees it (Configuration::Pool#to_native).
+      # `formation_types`: the process types it sets, several in Eco/Basic
+      # mode (`eco`: one dyno each, turned on in order). `rules`: pairs of
+      # [at_least, workers], or nil to size by `jobs_per_worker`.
+      # `wake_lead`: seconds.
+      PoolSettings = Struct.new(:name, :formation_types, :eco, :min, :max, :jobs_per_worker, :rules,
+                                :dyno_concurrency, :wake_lead, keyword_init: true)
+
+      # How `middle_management simulate` replays a trace: the `strategy`
+      # ("ours", "always-on", "clairvoyant", "hirefire", "judoscale") and
+      # its options (`workers` for always-on; `checkup`, `ratio`,
+      # `upscale_timeout`, `downscale_timeout`, `decrementable` for
+      # HireFire; `jump` for Judoscale), and Heroku's model (`boot_time`,
+      # `grace`, in seconds; `price` per dyno-hour).
+      Simulation = Struct.new(:strategy, :workers, :checkup, :ratio, :upscale_timeout, :downscale_timeout,
+                              :decrementable, :jump, :boot_time, :grace, :price, keyword_init: true)
     end
   end
 end

@@ -45,11 +45,13 @@ module MiddleManagement
         # Named by their flags in errors: `--max-workers must be …`.
         options[:settings].each { |name, value| config.__send__(:assign, name, value, "--#{name.to_s.tr("_", "-")}") }
         config.validate!
-        native = { strategy: options[:strategy], workers: options[:workers] || config.max_workers,
-                   checkup: options[:checkup], ratio: config.jobs_per_worker, decrementable: options[:decrementable],
-                   upscale_timeout: options[:upscale_timeout], downscale_timeout: options[:downscale_timeout],
-                   jump: options[:jump], boot_time: options[:boot_time], grace: options[:grace], price: options[:price] }
-        Internal::Native.simulate(config.native_settings, trace.flat, native).to_h
+        simulation = Internal::Bridge::Simulation.new(
+          strategy: options[:strategy], workers: options[:workers] || config.max_workers, checkup: options[:checkup],
+          ratio: config.jobs_per_worker, decrementable: options[:decrementable],
+          upscale_timeout: options[:upscale_timeout], downscale_timeout: options[:downscale_timeout],
+          jump: options[:jump], boot_time: options[:boot_time], grace: options[:grace], price: options[:price]
+        )
+        Internal::Native.simulate(config.native_settings, trace.flat, simulation).to_h
       end
 
       def parser(options)

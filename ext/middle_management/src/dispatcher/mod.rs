@@ -1,18 +1,15 @@
 //! The background dispatcher: one native OS thread per process running a
-//! single-threaded tokio runtime that owns every Heroku call.
+//! single-threaded tokio runtime that owns every Heroku call. Hooks on the
+//! app's threads only [`Dispatcher::wake`] it (a counter and a notify,
+//! `Wakes`). It never calls Ruby: it asks for decisions (a [`Request`])
+//! and tells what happened (an [`Event`]) through the [`Outbox`], which the
+//! gem's coordinator thread reads with the GVL released, and hears the
+//! answers through [`Dispatcher::answer`]. After `fork` the child owns
+//! nothing of the parent's thread: dropping the parent's handle in the
+//! child leaks the parent's runtime rather than touching its locks.
 //!
-//! Threading model:
-//! - Hooks on the app's threads call [`Dispatcher::wake`]: a count and a
-//!   notify ([`Wakes`]), which never blocks, never fails the caller and
-//!   takes no memory however many wake-ups the loop has not read.
-//! - The dispatcher thread never calls Ruby. It asks (a [`Request`]: decide
-//!   for these pools) and tells (an [`Event`]: what happened) through an
-//!   [`Outbox`] that one Ruby thread waits on with the GVL released; that
-//!   thread owns the app's connections, takes the store's lease, counts,
-//!   decides ([`crate::decision`]) and answers with [`Dispatcher::answer`].
-//! - After `fork` the child owns nothing of the parent's thread (Ruby's
-//!   agent starts another): dropping the parent's handle in the child leaks
-//!   the parent's runtime rather than touching its locks.
+//! The threading model as a whole, and one enqueue's path through here to
+//! the formation call: `ARCHITECTURE.md` at the repository's root.
 
 mod api;
 pub mod config;

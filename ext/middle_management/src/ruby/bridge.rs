@@ -1,8 +1,9 @@
-//! The plain values that cross for a decision, as
+//! The plain values that cross the boundary, as
 //! `lib/middle_management/internal/bridge.rb` defines them (Ruby Structs):
 //! read by member name, built in member order. Each class and its members
 //! are checked once, when the extension loads, so a mismatch fails the
-//! gem's boot rather than a decision.
+//! gem's boot rather than a decision. The decision's values are converted
+//! here; the settings' in `settings.rs`.
 
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -14,43 +15,112 @@ use super::errors::gem_error;
 use crate::decision::{AppVerdict, Counts, PoolInput, Verdict};
 use crate::dispatcher::Request;
 
-struct Classes {
-    request: Opaque<RClass>,
-    decide: Opaque<RClass>,
-    pool: Opaque<RClass>,
-    outcome: Opaque<RClass>,
-    verdict: Opaque<RClass>,
+/// The Structs of `Internal::Bridge` the extension reads or builds, with
+/// their members in order.
+#[derive(Clone, Copy)]
+pub enum Kind {
+    Request,
+    Decide,
+    Pool,
+    Outcome,
+    Verdict,
+    Settings,
+    Target,
+    PoolSettings,
+    Simulation,
 }
 
-static CLASSES: OnceLock<Classes> = OnceLock::new();
+const STRUCTS: [(&str, &[&str]); 9] = [
+    ("Request", &["id", "why", "gap"]),
+    (
+        "Decide",
+        &[
+            "request_id",
+            "now_ms",
+            "shared_store",
+            "window_opens_at",
+            "pools",
+        ],
+    ),
+    (
+        "Pool",
+        &[
+            "runnable",
+            "running",
+            "next_run_in",
+            "top_busy_dyno",
+            "busy_unnumbered",
+            "quantity",
+            "memory",
+        ],
+    ),
+    (
+        "Outcome",
+        &["pools", "window_opens_at", "look_at", "waiting"],
+    ),
+    (
+        "Verdict",
+        &[
+            "wanted",
+            "needed",
+            "reason",
+            "stops_busy",
+            "send_quantity",
+            "memory",
+            "look_again_in",
+        ],
+    ),
+    (
+        "Settings",
+        &[
+            "target",
+            "pools",
+            "api_throttle",
+            "scale_down_delay",
+            "count_interval",
+            "connect_timeout",
+            "request_timeout",
+        ],
+    ),
+    (
+        "Target",
+        &[
+            "dry_run", "base_url", "app", "token", "username", "password",
+        ],
+    ),
+    (
+        "PoolSettings",
+        &[
+            "name",
+            "formation_types",
+            "eco",
+            "min",
+            "max",
+            "jobs_per_worker",
+            "rules",
+            "dyno_concurrency",
+            "wake_lead",
+        ],
+    ),
+    (
+        "Simulation",
+        &[
+            "strategy",
+            "workers",
+            "checkup",
+            "ratio",
+            "upscale_timeout",
+            "downscale_timeout",
+            "decrementable",
+            "jump",
+            "boot_time",
+            "grace",
+            "price",
+        ],
+    ),
+];
 
-const REQUEST: [&str; 3] = ["id", "why", "gap"];
-const DECIDE: [&str; 5] = [
-    "request_id",
-    "now_ms",
-    "shared_store",
-    "window_opens_at",
-    "pools",
-];
-const POOL: [&str; 7] = [
-    "runnable",
-    "running",
-    "next_run_in",
-    "top_busy_dyno",
-    "busy_unnumbered",
-    "quantity",
-    "memory",
-];
-const OUTCOME: [&str; 4] = ["pools", "window_opens_at", "look_at", "waiting"];
-const VERDICT: [&str; 7] = [
-    "wanted",
-    "needed",
-    "reason",
-    "stops_busy",
-    "send_quantity",
-    "memory",
-    "look_again_in",
-];
+static CLASSES: OnceLock<Vec<Opaque<RClass>>> = OnceLock::new();
 
 /// Looks up `MiddleManagement::Internal::Bridge`'s Structs (loaded before
 /// the extension) and checks their members.
@@ -60,42 +130,61 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .const_get::<_, RModule>("MiddleManagement")?
         .const_get::<_, RModule>("Internal")?
         .const_get("Bridge")?;
-    let class = |name: &str, members: &[&str]| -> Result<Opaque<RClass>, Error> {
-        let class: RClass = bridge.const_get(name)?;
-        let found: RArray = class.funcall("members", ())?;
-        let found = entries::<Symbol>(found)?
-            .into_iter()
-            .map(|m| m.name().map(|n| n.into_owned()))
-            .collect::<Result<Vec<String>, _>>()?;
-        if found != members {
-            return Err(gem_error(format!(
-                "Bridge::{name} has members {found:?}; the extension reads {members:?}"
-            )));
-        }
-        Ok(class.into())
-    };
-    let classes = Classes {
-        request: class("Request", &REQUEST)?,
-        decide: class("Decide", &DECIDE)?,
-        pool: class("Pool", &POOL)?,
-        outcome: class("Outcome", &OUTCOME)?,
-        verdict: class("Verdict", &VERDICT)?,
-    };
+    let classes = STRUCTS
+        .iter()
+        .map(|&(name, members)| {
+            let class: RClass = bridge.const_get(name)?;
+            let found: RArray = class.funcall("members", ())?;
+            let found = entries::<Symbol>(found)?
+                .into_iter()
+                .map(|m| m.name().map(|n| n.into_owned()))
+                .collect::<Result<Vec<String>, _>>()?;
+            if found != members {
+                return Err(gem_error(format!(
+                    "Bridge::{name} has members {found:?}; the extension reads {members:?}"
+                )));
+            }
+            Ok(class.into())
+        })
+        .collect::<Result<Vec<_>, Error>>()?;
     let _ = CLASSES.set(classes); // a second load of the extension finds the same classes
     Ok(())
 }
 
-fn classes() -> &'static Classes {
-    CLASSES
+fn class(ruby: &Ruby, kind: Kind) -> RClass {
+    let classes = CLASSES
         .get()
-        .expect("bridge::init ran when the extension loaded")
+        .expect("bridge::init ran when the extension loaded");
+    ruby.get_inner(classes[kind as usize])
+}
+
+/// `value` as the Struct `kind`, or an error naming what came instead.
+pub fn read(ruby: &Ruby, value: Value, kind: Kind) -> Result<RStruct, Error> {
+    RStruct::from_value(value)
+        .filter(|s| s.is_kind_of(class(ruby, kind)))
+        .ok_or_else(|| {
+            gem_error(format!(
+                "expected a Bridge::{}, got {}",
+                STRUCTS[kind as usize].0,
+                value.class().inspect()
+            ))
+        })
+}
+
+/// An Array's entries, each converted (Ruby objects cannot go through
+/// `to_vec`, which only takes values Rust can own).
+pub fn entries<T: magnus::TryConvert>(array: RArray) -> Result<Vec<T>, Error> {
+    (0..array.len()).map(|i| array.entry(i as isize)).collect()
 }
 
 /// A request for Ruby: its id (for the answer), why (for the log) and the
 /// claim's gap in seconds.
 pub fn request(ruby: &Ruby, id: u64, request: Request, gap: Duration) -> Result<Value, Error> {
-    let class = ruby.get_inner(classes().request);
-    class.new_instance((id, ruby.to_symbol(request.why.name()), gap.as_secs_f64()))
+    class(ruby, Kind::Request).new_instance((
+        id,
+        ruby.to_symbol(request.why.name()),
+        gap.as_secs_f64(),
+    ))
 }
 
 /// What a decision is made from, as Ruby gives it.
@@ -108,7 +197,7 @@ pub struct Decide {
 }
 
 pub fn decide_input(ruby: &Ruby, value: Value) -> Result<Decide, Error> {
-    let input = instance(ruby, value, classes().decide, "Decide")?;
+    let input = read(ruby, value, Kind::Decide)?;
     let pools: RArray = input.getmember("pools")?;
     let pools = entries::<Value>(pools)?
         .into_iter()
@@ -124,7 +213,7 @@ pub fn decide_input(ruby: &Ruby, value: Value) -> Result<Decide, Error> {
 }
 
 fn pool_input(ruby: &Ruby, value: Value) -> Result<PoolInput, Error> {
-    let pool = instance(ruby, value, classes().pool, "Pool")?;
+    let pool = read(ruby, value, Kind::Pool)?;
     let next_run_in: Option<f64> = pool.getmember("next_run_in")?;
     Ok(PoolInput {
         counts: Counts {
@@ -142,34 +231,12 @@ fn pool_input(ruby: &Ruby, value: Value) -> Result<PoolInput, Error> {
     })
 }
 
-/// An Array's entries, each converted (Ruby objects cannot go through
-/// `to_vec`, which only takes values Rust can own).
-fn entries<T: magnus::TryConvert>(array: RArray) -> Result<Vec<T>, Error> {
-    (0..array.len()).map(|i| array.entry(i as isize)).collect()
-}
-
-fn instance(
-    ruby: &Ruby,
-    value: Value,
-    class: Opaque<RClass>,
-    name: &str,
-) -> Result<RStruct, Error> {
-    RStruct::from_value(value)
-        .filter(|s| s.is_kind_of(ruby.get_inner(class)))
-        .ok_or_else(|| {
-            gem_error(format!(
-                "expected a Bridge::{name}, got {}",
-                value.class().inspect()
-            ))
-        })
-}
-
 pub fn outcome(ruby: &Ruby, verdict: &AppVerdict) -> Result<Value, Error> {
     let pools = ruby.ary_new_capa(verdict.pools.len());
     for pool in &verdict.pools {
         pools.push(pool_verdict(ruby, pool)?)?;
     }
-    ruby.get_inner(classes().outcome).new_instance((
+    class(ruby, Kind::Outcome).new_instance((
         pools,
         verdict.window_opens_at,
         verdict.look_at,
@@ -178,7 +245,7 @@ pub fn outcome(ruby: &Ruby, verdict: &AppVerdict) -> Result<Value, Error> {
 }
 
 fn pool_verdict(ruby: &Ruby, v: &Verdict) -> Result<Value, Error> {
-    ruby.get_inner(classes().verdict).new_instance((
+    class(ruby, Kind::Verdict).new_instance((
         v.wanted,
         v.needed,
         v.reason.to_string(),

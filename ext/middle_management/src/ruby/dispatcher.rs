@@ -34,7 +34,7 @@ fn duration(seconds: f64) -> Duration {
 }
 
 impl RbDispatcher {
-    pub fn new(ruby: &Ruby, settings: RHash) -> Result<Self, Error> {
+    pub fn new(ruby: &Ruby, settings: Value) -> Result<Self, Error> {
         guarded("starting the dispatcher", || {
             let config = dispatcher_config(ruby, settings)?;
             let dispatcher = Dispatcher::start(config.clone())

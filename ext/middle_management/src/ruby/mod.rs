@@ -1,8 +1,8 @@
 //! The Ruby-facing layer: `MiddleManagement::Internal::Native`, private to
-//! the gem (its Ruby side is `MiddleManagement::Agent` and friends).
-//! Everything else in the crate is plain Rust; this is the only place that
-//! knows about magnus. One file per Ruby class; the plain values a decision
-//! crosses with are Ruby's (`bridge`).
+//! the gem (its Ruby side is `MiddleManagement::Runtime`). Everything else
+//! in the crate is plain Rust; this is the only place that knows about
+//! magnus. One file per Ruby class; the plain values that cross are Ruby
+//! Structs, `Internal::Bridge` (`bridge`).
 
 mod asked;
 mod bridge;

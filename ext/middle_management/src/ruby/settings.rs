@@ -1,72 +1,77 @@
-//! The Hash `MiddleManagement::Configuration#native_settings` builds, turned
-//! into a `DispatcherConfig`. Ruby has checked every value already, naming
-//! the environment variable; here a missing key or a value of the wrong
-//! type is a bug in the gem, said by key.
+//! The `Bridge::Settings` that `MiddleManagement::Configuration` builds,
+//! turned into a `DispatcherConfig`. Ruby has checked every value already,
+//! naming the environment variable; here a value of the wrong type is a
+//! bug in the gem, said by member.
 
 use std::time::Duration;
 
-use magnus::{Error, RArray, RHash, Ruby, Symbol, TryConvert};
+use magnus::{Error, RArray, RStruct, Ruby, TryConvert, Value};
 
+use super::bridge::{self, Kind};
 use super::errors::configuration_error;
 use crate::dispatcher::{DispatcherConfig, PoolConfig, Target};
 use crate::heroku::Credentials;
 use crate::pacing::PacingConfig;
 use crate::policy::{Policy, Rule, Sizing};
 
-pub(super) fn fetch<T: TryConvert>(hash: RHash, key: &str) -> Result<T, Error> {
-    hash.fetch::<_, T>(Symbol::new(key))
-        .map_err(|e| configuration_error(format!("{key}: {e}")))
+pub(super) fn member<T: TryConvert>(data: RStruct, name: &str) -> Result<T, Error> {
+    data.getmember::<_, T>(name)
+        .map_err(|e| configuration_error(format!("{name}: {e}")))
 }
 
-pub(super) fn seconds(hash: RHash, key: &str) -> Result<Duration, Error> {
-    let value: f64 = fetch(hash, key)?;
+pub(super) fn seconds(data: RStruct, name: &str) -> Result<Duration, Error> {
+    let value: f64 = member(data, name)?;
     Duration::try_from_secs_f64(value).map_err(|_| {
         configuration_error(format!(
-            "{key} must be a number of seconds of 0 or more (got {value})"
+            "{name} must be a number of seconds of 0 or more (got {value})"
         ))
     })
 }
 
-pub fn dispatcher_config(ruby: &Ruby, hash: RHash) -> Result<DispatcherConfig, Error> {
-    let pools: RArray = fetch(hash, "pools")?;
-    let pools = pools
+pub fn dispatcher_config(ruby: &Ruby, settings: Value) -> Result<DispatcherConfig, Error> {
+    let settings = bridge::read(ruby, settings, Kind::Settings)?;
+    let pools: RArray = member(settings, "pools")?;
+    let pools = bridge::entries::<Value>(pools)?
         .into_iter()
-        .map(|pool| pool_config(RHash::try_convert(pool)?))
+        .map(|pool| pool_config(bridge::read(ruby, pool, Kind::PoolSettings)?))
         .collect::<Result<Vec<_>, Error>>()?;
     Ok(DispatcherConfig {
-        target: target(ruby, fetch(hash, "target")?)?,
+        target: target(bridge::read(
+            ruby,
+            member(settings, "target")?,
+            Kind::Target,
+        )?)?,
         pools,
         pacing: PacingConfig {
-            api_throttle: seconds(hash, "api_throttle")?,
-            scale_down_delay: seconds(hash, "scale_down_delay")?,
+            api_throttle: seconds(settings, "api_throttle")?,
+            scale_down_delay: seconds(settings, "scale_down_delay")?,
         },
-        count_interval: seconds(hash, "count_interval")?,
-        connect_timeout: seconds(hash, "connect_timeout")?,
-        request_timeout: seconds(hash, "request_timeout")?,
+        count_interval: seconds(settings, "count_interval")?,
+        connect_timeout: seconds(settings, "connect_timeout")?,
+        request_timeout: seconds(settings, "request_timeout")?,
     })
 }
 
-fn target(ruby: &Ruby, hash: RHash) -> Result<Target, Error> {
-    if fetch::<bool>(hash, "dry_run")? {
+fn target(target: RStruct) -> Result<Target, Error> {
+    if member::<bool>(target, "dry_run")? {
         return Ok(Target::DryRun);
     }
-    let credentials = match hash.lookup::<_, Option<String>>(ruby.to_symbol("token"))? {
+    let credentials = match member::<Option<String>>(target, "token")? {
         Some(token) => Credentials::bearer(token),
         None => Credentials::basic(
-            fetch::<String>(hash, "username")?,
-            fetch::<String>(hash, "password")?,
+            member::<String>(target, "username")?,
+            member::<String>(target, "password")?,
         ),
     };
     Ok(Target::Heroku {
-        base_url: fetch(hash, "base_url")?,
-        app: fetch(hash, "app")?,
+        base_url: member(target, "base_url")?,
+        app: member(target, "app")?,
         credentials,
     })
 }
 
-fn pool_config(hash: RHash) -> Result<PoolConfig, Error> {
-    let name: String = fetch(hash, "name")?;
-    let rules: Option<Vec<(u64, u32)>> = fetch(hash, "rules")?;
+fn pool_config(pool: RStruct) -> Result<PoolConfig, Error> {
+    let rules: Option<Vec<(u64, u32)>> = member(pool, "rules")?;
     let sizing = match rules {
         Some(rules) => Sizing::Rules(
             rules
@@ -74,19 +79,19 @@ fn pool_config(hash: RHash) -> Result<PoolConfig, Error> {
                 .map(|(at_least, workers)| Rule { at_least, workers })
                 .collect(),
         ),
-        None => Sizing::JobsPerWorker(fetch(hash, "jobs_per_worker")?),
+        None => Sizing::JobsPerWorker(member(pool, "jobs_per_worker")?),
     };
     let policy = Policy::new(
-        fetch(hash, "min")?,
-        fetch(hash, "max")?,
+        member(pool, "min")?,
+        member(pool, "max")?,
         sizing,
-        fetch(hash, "dyno_concurrency")?,
-        seconds(hash, "wake_lead")?,
+        member(pool, "dyno_concurrency")?,
+        seconds(pool, "wake_lead")?,
     );
     Ok(PoolConfig {
-        formation_types: fetch(hash, "formation_types")?,
-        eco: fetch(hash, "eco")?,
-        name,
+        name: member(pool, "name")?,
+        formation_types: member(pool, "formation_types")?,
+        eco: member(pool, "eco")?,
         policy,
     })
 }

@@ -1,14 +1,16 @@
 //! `MiddleManagement::Internal::Native.simulate`: a job trace replayed
 //! through the real decision code in virtual time (`crate::simulation`),
-//! for `middle_management simulate`. The settings are the Hash a
-//! Configuration builds for a dispatcher; the trace comes flat.
+//! for `middle_management simulate`. The settings are the
+//! `Bridge::Settings` a Configuration builds for a dispatcher, the options
+//! a `Bridge::Simulation`; the trace comes flat.
 
 use std::time::Duration;
 
-use magnus::{Error, RHash, Ruby};
+use magnus::{Error, RHash, Ruby, Value};
 
+use super::bridge::{self, Kind};
 use super::errors::configuration_error;
-use super::settings::{dispatcher_config, fetch, seconds};
+use super::settings::{dispatcher_config, member, seconds};
 use crate::simulation::{self, HerokuParams, HireFire, Job, Judoscale, Report, Settings, Strategy};
 
 #[magnus::wrap(
@@ -37,18 +39,15 @@ impl RbReport {
 }
 
 /// `jobs`: enqueued_at, due_at, duration (seconds from the trace's start),
-/// for each job in enqueue order. `options`: strategy ("ours",
-/// "always-on", "clairvoyant", "hirefire", "judoscale"), workers (for
-/// always-on), checkup, ratio, upscale_timeout, downscale_timeout and
-/// decrementable (HireFire), jump
-/// (Judoscale), boot_time, grace, price (per dyno-hour).
+/// for each job in enqueue order.
 pub fn simulate(
     ruby: &Ruby,
-    settings: RHash,
+    settings: Value,
     jobs: Vec<f64>,
-    options: RHash,
+    options: Value,
 ) -> Result<RbReport, Error> {
     let config = dispatcher_config(ruby, settings)?;
+    let options = bridge::read(ruby, options, Kind::Simulation)?;
     let pool = config
         .pools
         .into_iter()
@@ -64,27 +63,27 @@ pub fn simulate(
             grace_ms: ms(seconds(options, "grace")?),
             concurrency,
         },
-        price_per_dyno_hour: fetch(options, "price")?,
+        price_per_dyno_hour: member(options, "price")?,
     };
     let (min, max) = (settings.policy.min_workers(), settings.policy.max_workers());
-    let strategy = match fetch::<String>(options, "strategy")?.as_str() {
+    let strategy = match member::<String>(options, "strategy")?.as_str() {
         "ours" => Strategy::Ours,
-        "always-on" => Strategy::AlwaysOn(fetch(options, "workers")?),
+        "always-on" => Strategy::AlwaysOn(member(options, "workers")?),
         "clairvoyant" => Strategy::Clairvoyant,
         "hirefire" => Strategy::HireFire(HireFire {
             checkup_ms: ms(seconds(options, "checkup")?),
-            ratio: fetch(options, "ratio")?,
+            ratio: member(options, "ratio")?,
             min,
             max,
             upscale_timeout_ms: ms(seconds(options, "upscale_timeout")?),
             downscale_timeout_ms: ms(seconds(options, "downscale_timeout")?),
-            decrementable: fetch(options, "decrementable")?,
+            decrementable: member(options, "decrementable")?,
         }),
         "judoscale" => Strategy::Judoscale(Judoscale {
             cadence_ms: 10_000,
             upscale_ms: 5_000,
             downscale_ms: 2_000,
-            jump: fetch(options, "jump")?,
+            jump: member(options, "jump")?,
             min,
             max,
             upscale_cooldown_ms: 180_000,
