@@ -157,7 +157,7 @@ module MiddleManagement
         shared = @store && !@store.is_a?(Store::Local)
         @store.leave_news if shared
         left = shared ? "; it is left in the store for the app's next decision" : ""
-        @log.warn(if last_call_failed? || !@decision&.left_news? then "exiting before Heroku confirmed the last change#{left}"
+        @log.warn(if change_unconfirmed? || !@decision&.left_news? then "exiting before Heroku confirmed the last change#{left}"
                   else "exiting with news undecided#{left}"
                   end)
       rescue StandardError => e
@@ -176,8 +176,11 @@ module MiddleManagement
 
       private
 
-      def last_call_failed?
-        current_dispatcher&.status&.fetch(:pools)&.any? { |pool| pool[:last_result] && pool[:last_result] != "ok" }
+      # A call was asked of Heroku and not answered, or its last call failed.
+      def change_unconfirmed?
+        current_dispatcher&.status&.fetch(:pools)&.any? do |pool|
+          pool[:unconfirmed] || (pool[:last_result] && pool[:last_result] != "ok")
+        end
       end
 
       def current_dispatcher

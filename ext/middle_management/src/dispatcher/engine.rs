@@ -245,6 +245,10 @@ impl<A: FormationApi> Engine<A> {
             .enumerate()
             .filter_map(|(i, p)| p.take_pending().map(|call| (i, call)))
             .collect();
+        if batch.is_empty() {
+            return;
+        }
+        self.publish_status(); // the calls are unconfirmed while they are made
         if batch.iter().any(|(_, call)| call.from.is_none()) {
             self.learn_formation(&mut batch).await;
         }
@@ -332,6 +336,7 @@ impl<A: FormationApi> Engine<A> {
 
     fn failed(&mut self, now: Duration, batch: &[(usize, Call)], error: HerokuError) {
         for &(i, _) in batch {
+            self.pools[i].call_failed();
             self.record_call(i, error.to_string());
             self.status.lock().pools[i].errors += 1;
         }
@@ -393,6 +398,7 @@ impl<A: FormationApi> Engine<A> {
             shown.runnable = pool.counts.runnable;
             shown.running = pool.counts.running;
             shown.next_run_in = pool.next_run_in(now);
+            shown.unconfirmed = pool.unconfirmed();
         }
     }
 

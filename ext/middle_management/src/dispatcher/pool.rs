@@ -51,6 +51,9 @@ pub struct Pool {
     /// A call failed and is to be tried again: what the app wants is not
     /// yet what Heroku confirmed.
     unconfirmed: bool,
+    /// The last decision asked for a call that Heroku has not answered yet
+    /// (unmade, or in flight).
+    awaiting: bool,
     asked: Option<Asked>,
     /// No decision for news before this: the app's window is closed, a
     /// lease is held, a call is backing off.
@@ -78,6 +81,7 @@ impl Pool {
             covered: 0,
             check: false,
             unconfirmed: false,
+            awaiting: false,
             asked: None,
             not_before: Duration::ZERO,
             retry_at: Duration::ZERO,
@@ -210,6 +214,7 @@ impl Pool {
         // A fresh decision: a call it asks for is confirmed when it succeeds,
         // and none means Heroku has (or the window waits for) what it wants.
         self.unconfirmed = false;
+        self.awaiting = decided.send.is_some();
         self.wanted = Some(decided.wanted);
         self.known = decided.send.or(decided.from);
         self.counts = decided.counts;
@@ -263,6 +268,19 @@ impl Pool {
     pub fn succeeded(&mut self, quantity: u32) {
         self.known = Some(quantity);
         self.unconfirmed = false;
+        self.awaiting = false;
+    }
+
+    /// Heroku refused or failed the call (`retry_after_failure` follows if
+    /// it is to be tried again).
+    pub fn call_failed(&mut self) {
+        self.awaiting = false;
+    }
+
+    /// A change asked of Heroku is not confirmed: unanswered, or failed and
+    /// to be tried again. An exiting process says so.
+    pub fn unconfirmed(&self) -> bool {
+        self.awaiting || self.unconfirmed
     }
 
     /// Nothing left for a flush to see done: no news undecided, no

@@ -14,6 +14,8 @@ pub struct PoolStatus {
     pub errors: u64,
     pub last_call_at: Option<SystemTime>,
     pub last_result: Option<String>,
+    /// A change asked of Heroku is not confirmed yet (`Pool::unconfirmed`).
+    pub unconfirmed: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

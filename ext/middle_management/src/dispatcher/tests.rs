@@ -38,11 +38,15 @@ struct Scripted {
     calls: Arc<Mutex<Vec<(Instant, Quantities)>>>,
     lists: Arc<Mutex<u32>>,
     failures: Arc<Mutex<VecDeque<HerokuError>>>,
+    /// How long Heroku takes to answer a formation call.
+    delay: Arc<Mutex<Duration>>,
 }
 
 impl FormationApi for Scripted {
     async fn apply(&self, updates: Quantities) -> Result<Reply<Quantities>, HerokuError> {
         self.calls.lock().push((Instant::now(), updates.clone()));
+        let delay = *self.delay.lock();
+        sleep(delay).await;
         if let Some(error) = self.failures.lock().pop_front() {
             return Err(error);
         }
@@ -107,6 +111,8 @@ struct Harness {
     /// When each request was answered (to the tenth of a second), and why.
     requests: Vec<(u64, Why)>,
     events: Vec<Event>,
+    /// What the dispatcher publishes for `MiddleManagement.status`.
+    status: Arc<Mutex<Status>>,
     /// Another process holds the lease until then (time from the start):
     /// requests meanwhile are answered "held", or "left" when exiting.
     held_until: Option<Duration>,
@@ -125,13 +131,14 @@ impl Harness {
         let origin = Instant::now();
         let states = pools.iter().cloned().map(Pool::new).collect();
         let wakes = Arc::new(Wakes::new(pools.len(), origin));
+        let status = Arc::new(Mutex::new(Status::default()));
         let engine = Engine::new(
             api.clone(),
             states,
             count_interval,
             wakes.clone(),
             outbox.clone(),
-            Arc::new(Mutex::new(Status::default())),
+            status.clone(),
             false,
             origin,
         );
@@ -155,6 +162,7 @@ impl Harness {
             jobs: vec![0; count],
             requests: Vec::new(),
             events: Vec::new(),
+            status,
             held_until: None,
             look_in: None,
         }
@@ -475,6 +483,10 @@ async fn a_flush_is_not_done_until_heroku_confirmed_the_call() {
         Some(0),
         "only what Heroku confirmed (its formation, read first)"
     );
+    assert!(
+        h.status.lock().pools[0].unconfirmed,
+        "status says the change is unconfirmed, so the exit warns so"
+    );
 
     // Heroku recovers during the flush: done once the retry is confirmed.
     let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
@@ -486,6 +498,22 @@ async fn a_flush_is_not_done_until_heroku_confirmed_the_call() {
     h.wake(0);
     assert!(h.flush_within(3 * SEC).await);
     assert_eq!(h.records[0].quantity, Some(5));
+    assert!(!h.status.lock().pools[0].unconfirmed);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_call_in_flight_is_unconfirmed_until_heroku_answers() {
+    // What an exiting process reads to say why it could not deliver.
+    let mut h = Harness::start(vec![pool("worker", 10)], Duration::ZERO, Duration::ZERO);
+    *h.api.delay.lock() = 5 * SEC;
+    h.jobs[0] = 3;
+    h.wake(0);
+    h.run_for(SEC).await;
+    assert_eq!(h.calls().len(), 1, "the call is made");
+    assert!(h.status.lock().pools[0].unconfirmed, "and in flight");
+    h.run_for(5 * SEC).await;
+    assert!(!h.status.lock().pools[0].unconfirmed, "Heroku answered");
+    assert_eq!(h.records[0].quantity, Some(3));
 }
 
 #[tokio::test(start_paused = true)]

@@ -227,6 +227,7 @@ fn status_hash(ruby: &Ruby, status: &Status) -> Result<RHash, Error> {
             "last_result",
             pool.last_result.as_deref().into_value_with(ruby),
         )?;
+        set("unconfirmed", pool.unconfirmed.into_value_with(ruby))?;
         pools.push(hash)?;
     }
     let hash = ruby.hash_new();
