@@ -83,6 +83,18 @@ module MiddleManagement
       agent ? agent.status(exact: exact) : { enabled: false, disabled_reason: "not booted", pools: [] }
     end
 
+    # The app's scaling history for one pool (the default pool unless
+    # named) since `since` (a Time, or ms since the epoch; an hour ago
+    # unless given), oldest first: Store::HistoryEntry values whose `kind`
+    # is :sample, :change, :error or :confirmed. `kinds`: only those.
+    #   MiddleManagement.history(pool: "worker", since: 1.day.ago, kinds: [:change])
+    def history(pool: nil, since: nil, kinds: nil)
+      return [] unless agent
+
+      since ||= Time.now - 3_600
+      agent.history.read(agent.store, pool: pool || configuration.process_type, since: since, kinds: kinds)
+    end
+
     # Forgets the configuration and agent (tests; a new ENV).
     def reset!
       @agent&.stop

@@ -13,6 +13,13 @@ RSpec.describe MiddleManagement::Configuration do
     expect(config).to have_attributes(min_workers: 0, max_workers: 1, jobs_per_worker: 10, process_type: "worker",
                                       api_throttle: 10.0, count_interval: 60.0, dry_run: false,
                                       heroku_api_url: "https://api.heroku.com", dyno_concurrency: 1)
+    expect(config.history).to eq(7 * 86_400.0)
+  end
+
+  it "keeps the scaling history as long as MIDDLE_MANAGEMENT_HISTORY says, in days or hours, and none at 0" do
+    expect(from_env("HISTORY" => "30d").history).to eq(30 * 86_400.0)
+    expect(from_env("HISTORY" => "36h").history).to eq(36 * 3_600.0)
+    expect(from_env("HISTORY" => "0").history).to eq(0.0)
   end
 
   it "reads every variable of the table" do
@@ -42,7 +49,11 @@ RSpec.describe MiddleManagement::Configuration do
     { "DRY_RUN" => "maybe" } => /MIDDLE_MANAGEMENT_DRY_RUN must be true or false/,
     { "HEROKU_API_URL" => "api.heroku.com" } => /MIDDLE_MANAGEMENT_HEROKU_API_URL must be an http\(s\) URL/,
     { "MAX_WORKER" => "3" } => /MIDDLE_MANAGEMENT_MAX_WORKER is not a middle_management setting \(did you mean MIDDLE_MANAGEMENT_MAX_WORKERS\?\)/,
-    { "RULES" => "0:1,x:3" } => /MIDDLE_MANAGEMENT_RULES at_least must be a whole number/
+    { "RULES" => "0:1,x:3" } => /MIDDLE_MANAGEMENT_RULES at_least must be a whole number/,
+    { "HISTORY" => "91d" } => /MIDDLE_MANAGEMENT_HISTORY must be 0 \(off\) or from 1h to 90d/,
+    { "HISTORY" => "5m" } => /MIDDLE_MANAGEMENT_HISTORY must be 0 \(off\) or from 1h to 90d/,
+    { "HISTORY" => "a week" } => /MIDDLE_MANAGEMENT_HISTORY must be a duration/,
+    { "WAKE_LEAD" => "2d" } => /MIDDLE_MANAGEMENT_WAKE_LEAD must be at most 86400 seconds/
   }.each do |vars, message|
     it "refuses #{vars.inspect}, naming the variable" do
       expect(refused(vars)).to match(message)

@@ -56,7 +56,7 @@ RSpec.describe "under Rails" do
     expect(output).to include("MiddleManagement::ConfigurationError")
   end
 
-  it "writes the store's migration for the database named with --database (Rails 8's queue database)" do
+  it "writes the store's migrations for the database named with --database (Rails 8's queue database)" do
     script = <<~RUBY
       $LOAD_PATH.unshift #{File.expand_path("../lib", __dir__).inspect}
       require "tmpdir"
@@ -71,11 +71,12 @@ RSpec.describe "under Rails" do
           "queue" => { "adapter" => "sqlite3", "database" => "queue.sqlite3", "migrations_paths" => "db/queue_migrate" }
         } }
         Rails::Generators.invoke("middle_management:install", ["--database", "queue"], destination_root: Dir.pwd)
-        puts "written: \#{Dir["db/**/*.rb"].map { |path| File.join(File.dirname(path), File.basename(path).split("_", 2).last) }}"
+        puts "written: \#{Dir["db/**/*.rb"].map { |path| File.join(File.dirname(path), File.basename(path).split("_", 2).last) }.sort}"
       end
     RUBY
     output, status = capture_within({}, RbConfig.ruby, "-e", script, timeout: 30)
     expect(status).to be_success, output
-    expect(output).to include('written: ["db/queue_migrate/create_middle_management_pools.rb"]')
+    expect(output).to include('written: ["db/queue_migrate/create_middle_management_history.rb", ' \
+                              '"db/queue_migrate/create_middle_management_pools.rb"]')
   end
 end

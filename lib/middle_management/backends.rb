@@ -11,7 +11,9 @@ module MiddleManagement
     # (`worker.3`) of each running job's worker, nil where it is not known.
     # `capped`: the runnable count stopped at the cap it was asked for (there
     # are at least that many); `count(pool, cap:)` may count no further.
-    Counts = Struct.new(:runnable, :running, :next_run_in, :busy_dynos, :capped, keyword_init: true)
+    # `oldest_wait`: seconds the oldest runnable job has waited, where the
+    # library tells it in the same query (nil otherwise), for the history.
+    Counts = Struct.new(:runnable, :running, :next_run_in, :busy_dynos, :capped, :oldest_wait, keyword_init: true)
 
     # Every library's counts for `pool`, summed. A library that cannot count
     # (its Redis is down) is left out and logged; nil when none could.
@@ -28,7 +30,8 @@ module MiddleManagement
 
       Counts.new(runnable: counts.sum(&:runnable), running: counts.sum(&:running),
                  next_run_in: counts.filter_map(&:next_run_in).min,
-                 busy_dynos: counts.flat_map { |c| c.busy_dynos || [] }, capped: counts.any?(&:capped))
+                 busy_dynos: counts.flat_map { |c| c.busy_dynos || [] }, capped: counts.any?(&:capped),
+                 oldest_wait: counts.filter_map(&:oldest_wait).max)
     end
 
     # How long a job may run before a count sees it busy (Sidekiq publishes

@@ -33,6 +33,7 @@ module MiddleManagement
       scale_down_delay: [:duration, 0.0],
       wake_lead: [:duration, 30.0],
       worker_timeout: [:duration, 60.0],
+      history: [:retention, 7 * 86_400.0],
       dry_run: [:boolean, false],
       enabled: [:boolean, true]
     }.freeze

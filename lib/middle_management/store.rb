@@ -25,6 +25,11 @@ module MiddleManagement
   # last decision, unless a process left news, so news from many processes
   # costs the app one count per gap, not one each.
   #
+  # Every store also keeps the app's scaling history (Store::History):
+  # `record_history(entries, prune_before:)`, one write per decision, and
+  # `history(pool:, since:, kinds:)`, oldest first; `history_unavailable`
+  # says why none is kept (a table not installed), or is nil.
+  #
   # Times are milliseconds since the epoch on the store's own clock (the
   # database's, Redis's), never a dyno's: `lease.now` is the store's time at
   # the claim plus what has elapsed since. Adapters: Store::SQL (ActiveRecord:
@@ -58,7 +63,7 @@ module MiddleManagement
 
     # This process holds the app's lease until it settles or releases it.
     class Lease
-      attr_reader :app, :claimed_at, :problems
+      attr_reader :app, :claimed_at, :problems, :holder
 
       # `problems`: [key, message] pairs for fields read back as absent (Fields).
       def initialize(store, holder, app, pools, now_ms, problems: [])
@@ -111,7 +116,6 @@ module MiddleManagement
       log.info(NOT_INSTALLED)
       Local.new
     end
-
 
     # A holder name for this process: new after a fork.
     def self.holder

@@ -5,9 +5,9 @@ require "middle_management/store"
 module MiddleManagement
   module Generators
     # `rails generate middle_management:install [--database queue]`: the
-    # migration that creates the coordination store's table (as delayed_job
+    # migrations that create the coordination store's table (as delayed_job
     # installs its own) in the jobs' database, so every process of the app
-    # decides with one voice.
+    # decides with one voice, and the scaling history's.
     class InstallGenerator < ::Rails::Generators::Base
       include ::ActiveRecord::Generators::Migration
 
@@ -16,21 +16,27 @@ module MiddleManagement
       # store belongs beside them (`--database queue`: db/queue_migrate).
       class_option :database, type: :string, aliases: "--db",
                               desc: "The database whose migrations get this one (default: the primary)"
-      desc "Creates the migration for Middle Management's coordination table (#{Store::SQL::TABLE})."
+      desc "Creates the migrations for Middle Management's coordination table (#{Store::SQL::TABLE}) " \
+           "and scaling history (#{Store::SQLHistory::TABLE})."
 
-      # An app that installed an earlier version gets the columns added
-      # since, in a migration of their own.
+      # An app that installed an earlier version gets what was added since,
+      # in migrations of their own; one it has already is not written again.
       def create_migration_file
-        if Dir[File.join(db_migrate_path, "*_create_middle_management_pools.rb")].any?
-          migration_template "add_look_at_to_middle_management_pools.rb.tt",
-                             File.join(db_migrate_path, "add_look_at_to_middle_management_pools.rb")
+        if migrated?("create_middle_management_pools")
+          migration_once "add_look_at_to_middle_management_pools"
         else
-          migration_template "create_middle_management_pools.rb.tt",
-                             File.join(db_migrate_path, "create_middle_management_pools.rb")
+          migration_once "create_middle_management_pools"
         end
+        migration_once "create_middle_management_history"
       end
 
       private
+
+      def migrated?(name) = Dir[File.join(db_migrate_path, "*_#{name}.rb")].any?
+
+      def migration_once(name)
+        migration_template "#{name}.rb.tt", File.join(db_migrate_path, "#{name}.rb") unless migrated?(name)
+      end
 
       def migration_version
         "[#{::ActiveRecord::VERSION::MAJOR}.#{::ActiveRecord::VERSION::MINOR}]"

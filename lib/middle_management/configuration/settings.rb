@@ -13,8 +13,8 @@ module MiddleManagement
     module Settings
       PROCESS_TYPE = /\A[-\w]{1,128}\z/ # Heroku's formation type pattern (\w is ASCII in Ruby)
       APP = /\A(?:[a-z][a-z0-9-]{1,28}[a-z0-9]|\h{8}-\h{4}-\h{4}-\h{4}-\h{12})\z/ # an app's name or id
-      DURATION = /\A(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\z/
-      UNITS = { "ms" => 0.001, "s" => 1, "m" => 60, "h" => 3600, nil => 1 }.freeze
+      DURATION = /\A(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\z/
+      UNITS = { "ms" => 0.001, "s" => 1, "m" => 60, "h" => 3600, "d" => 86_400, nil => 1 }.freeze
       TRUE_WORDS = %w[1 true yes on].freeze
       FALSE_WORDS = %w[0 false no off].freeze
 
@@ -27,6 +27,10 @@ module MiddleManagement
       MAX_DYNO_CONCURRENCY = 10_000
       MAX_AT_LEAST = 1_000_000_000_000
       MAX_SECONDS = 86_400 # one day
+      # The scaling history's retention: at least an hour (the page's
+      # shortest chart), at most 90 days (the table stays small: a row a
+      # look per pool).
+      RETENTION = (3_600..(90 * 86_400)).freeze
 
       module_function
 
@@ -46,14 +50,25 @@ module MiddleManagement
 
       # Seconds, as a Float: "10", "2.5", "500ms", "30s", "5m", "1h"; at most a day.
       def duration(name, value)
-        if value.is_a?(Numeric) && value.real? && value.finite? && value >= 0
-          seconds = value.to_f
-        else
-          match = DURATION.match(value.to_s.strip) or
-            fail!(name, value, "must be a duration in seconds such as 10, 2.5, 500ms, 30s or 5m")
-          seconds = Float(match[1]) * UNITS.fetch(match[2])
-        end
+        seconds = seconds_of(name, value)
         seconds <= MAX_SECONDS ? seconds : fail!(name, value, "must be at most #{MAX_SECONDS} seconds (one day)")
+      end
+
+      def seconds_of(name, value)
+        return value.to_f if value.is_a?(Numeric) && value.real? && value.finite? && value >= 0
+
+        match = DURATION.match(value.to_s.strip) or
+          fail!(name, value, "must be a duration in seconds such as 10, 2.5, 500ms, 30s, 5m or 1d")
+        Float(match[1]) * UNITS.fetch(match[2])
+      end
+
+      # How long the scaling history is kept, in seconds: "7d", "36h"; 0
+      # (or "off") keeps none.
+      def retention(name, value)
+        return 0.0 if FALSE_WORDS.include?(value.to_s.strip.downcase)
+
+        seconds = seconds_of(name, value)
+        seconds.zero? || RETENTION.cover?(seconds) ? seconds : fail!(name, value, "must be 0 (off) or from 1h to 90d")
       end
 
       def boolean(name, value)

@@ -4,6 +4,7 @@ require "middle_management/backends"
 require "middle_management/internal/native"
 require "middle_management/runtime/coordinator"
 require "middle_management/runtime/decision"
+require "middle_management/runtime/history"
 require "middle_management/runtime/soon_wakes"
 require "middle_management/runtime/status"
 require "middle_management/worker/drain"
@@ -68,6 +69,9 @@ module MiddleManagement
       def wake_soon(queue) = soon_wakes.add(pool_index(queue))
 
       def soon_wakes = @soon_wakes ||= SoonWakes.new
+
+      # The scaling history's writer and reader (MIDDLE_MANAGEMENT_HISTORY).
+      def history = @history ||= History.new(configuration.history, @log)
 
       # This process is long-running (a web server, a worker): it decides now
       # and looks at the queue every COUNT_INTERVAL, so that work scheduled by

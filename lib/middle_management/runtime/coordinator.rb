@@ -86,6 +86,7 @@ module MiddleManagement
       def event(event)
         @log.event(event)
         confirm(*event.confirmed) if event.confirmed
+        record_history(event)
         instrument(event)
       end
 
@@ -94,6 +95,12 @@ module MiddleManagement
         @agent.store.confirm_quantity(pool, quantity)
       rescue StandardError => e
         @log.failure("could not record what Heroku has", e)
+      end
+
+      def record_history(event)
+        @agent.history.event(@agent.store, event)
+      rescue StandardError => e
+        @log.failure(History::FAILED, e)
       end
 
       def instrument(event)

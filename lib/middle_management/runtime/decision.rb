@@ -93,6 +93,9 @@ module MiddleManagement
           warn_stopping_busy(pool, verdict) if settled
         end
         @dispatcher.settle(request.id, settled)
+        # After the go-ahead, so the calls do not wait for it; a decision
+        # that lost its lease was not acted on, and leaves no history.
+        @agent.history.decided(store, lease, @pools.zip(counted, outcome.pools)) if settled
       end
 
       # A pool's fresh count, its busy dynos, and what the decision reads of

@@ -1,3 +1,5 @@
+require "middle_management/store/local_history"
+
 module MiddleManagement
   module Store
     # This process's own records, for an app whose store is not installed:
@@ -9,6 +11,7 @@ module MiddleManagement
         @holder = nil
         @expires_at = 0
         @lock = Mutex.new
+        @history = LocalHistory.new
       end
 
       def claim(pools, holder: Store.holder, ttl: LEASE_TTL, gap: 0)
@@ -53,6 +56,12 @@ module MiddleManagement
       def read(pool) = @lock.synchronize { @pools[pool].dup }
 
       def read_app = @lock.synchronize { @app.dup }
+
+      def history_unavailable = nil
+
+      def record_history(entries, prune_before: nil) = @history.record(entries, now_ms, prune_before: prune_before)
+
+      def history(pool:, since:, kinds: nil) = @history.read(pool, since: Integer(since), kinds: kinds)
 
       def now_ms = Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
     end

@@ -1,3 +1,5 @@
+require "middle_management/store/redis_history"
+
 module MiddleManagement
   module Store
     # The store in the Redis that Sidekiq or Resque already use, through the
@@ -7,6 +9,8 @@ module MiddleManagement
     # one Lua script, so a lease that expired meanwhile changes nothing.
     # Times are Redis's clock (TIME).
     class Redis
+      include RedisHistory
+
       # KEYS: lease, app. ARGV: holder, ttl, now, gap, skew. {1}, or {0,
       # the lease's time to live, the last decision}. A lease key with no
       # expiry and a last decision in the future were written by no claim

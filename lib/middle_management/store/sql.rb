@@ -1,6 +1,7 @@
 require "middle_management/store/sql_statements"
 require "middle_management/store/heartbeats"
 require "middle_management/store/job_indexes"
+require "middle_management/store/sql_history"
 
 module MiddleManagement
   module Store
@@ -65,6 +66,7 @@ module MiddleManagement
         end
         @missing = nil
         heartbeats.install
+        history_table.install
         # Outside the store's statement time limit: building an index on a
         # big queue takes what it takes, once, at install.
         @model.connection_pool.with_connection { |conn| JobIndexes.install(conn, jobs_table) }
@@ -74,6 +76,17 @@ module MiddleManagement
       def jobs_table = defined?(::Delayed::Job) ? ::Delayed::Job.table_name : JobIndexes::TABLE
 
       def heartbeats = (@heartbeats ||= Heartbeats.new(@model))
+
+      def history_table = (@history_table ||= SQLHistory.new(@model))
+
+      # The scaling history (Store::History): why none is kept, or nil.
+      def history_unavailable = history_table.installed? ? nil : SQLHistory::MISSING
+
+      def record_history(entries, prune_before: nil) = history_table.record(entries, prune_before: prune_before)
+
+      def history(pool:, since:, kinds: nil)
+        history_table.installed? ? history_table.read(pool, since: since, kinds: kinds) : []
+      end
 
       # A lease with no expiry or one further off than a lease lasts, and a
       # last decision in the future, were written by no claim (by hand, or
@@ -210,7 +223,6 @@ module MiddleManagement
         missing = missing_columns(conn)
         missing.empty? ? [] : [[:upgrade, format(UPGRADE, missing.join(", "))]]
       end
-
     end
   end
 end

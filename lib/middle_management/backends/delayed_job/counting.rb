@@ -30,12 +30,24 @@ module MiddleManagement
           # Split so that each part reads one index: an OR of the two would
           # read both in full before any LIMIT applies. Unlocked first: a
           # stale lock becomes a live one, never an unlocked job a stale one.
-          runnable = up_to(due.where(locked_at: nil), cap) + stale_locks(due, stale, cap)
+          never_locked, oldest = unlocked(due, cap)
+          runnable = never_locked + stale_locks(due, stale, cap)
           holders = live_lock.group(:locked_by).count # one row per busy worker
           next_run_at = jobs.where("run_at > ?", now).where(locked_at: nil).minimum(:run_at)
           Counts.new(runnable: runnable, running: holders.values.sum, capped: !cap.nil? && runnable >= cap,
                      next_run_in: next_run_at && (next_run_at - now).to_f,
-                     busy_dynos: holders.keys.map { |holder| WorkerHook.dyno_of(holder) })
+                     busy_dynos: holders.keys.map { |holder| WorkerHook.dyno_of(holder) },
+                     oldest_wait: oldest && [(now - oldest).to_f, 0.0].max)
+        end
+
+        # The unlocked runnable jobs up to the cap, and the oldest one's
+        # run_at (for the history): MIN over the same LIMIT-ed rows, so the
+        # wait costs no query of its own.
+        def unlocked(due, cap)
+          relation = due.where(locked_at: nil)
+          relation = relation.klass.unscoped.from(relation.order(:run_at).limit(cap).select(:run_at), :runnable) if cap
+          count, oldest = relation.pick(Arel.sql("COUNT(*)"), Arel.sql("MIN(run_at)"))
+          [count.to_i, oldest && due.klass.type_for_attribute("run_at").deserialize(oldest)]
         end
 
         # A lock older than max_run_time is one Delayed Job takes over: the

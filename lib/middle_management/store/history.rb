@@ -1,0 +1,50 @@
+require "json"
+
+module MiddleManagement
+  module Store
+    # One line of a pool's scaling history. `kind`: :sample (what a
+    # decision saw), :change (what it sent), :error (a Heroku call that
+    # failed) or :confirmed (Heroku's answer). `at`: ms since the epoch on
+    # the store's clock; nil when written, for the store to stamp.
+    # `figures`: a Hash of plain values (HistoryEntry::FIGURES).
+    HistoryEntry = Struct.new(:pool, :kind, :at, :figures, keyword_init: true)
+
+    # How the stores keep history entries: as text, read back checked.
+    module History
+      KINDS = %i[sample change error confirmed].freeze
+      # What each kind carries. A sample: runnable (at least that many if
+      # `capped`), running, the quantity Heroku confirmed, what the work
+      # needs and the oldest runnable job's wait in seconds (nil where the
+      # library cannot tell it cheaply). A change: from the confirmed
+      # quantity to what was sent, why, the busy and draining dynos, and
+      # the process that decided. An error: Heroku's message (scrubbed of
+      # secrets before it reached Ruby) and status.
+      FIGURES = {
+        sample: %i[runnable capped running quantity needed oldest_wait],
+        change: %i[from to reason busy draining by],
+        error: %i[message status],
+        confirmed: %i[quantity]
+      }.freeze
+
+      module_function
+
+      def encode(entry) = JSON.generate(entry.figures.slice(*FIGURES.fetch(entry.kind)))
+
+      # An entry from what a store read back, or nil for one that no
+      # version of the gem wrote (edited by hand, cut short): a page of
+      # history skips it rather than failing.
+      def decode(pool, kind, at, text)
+        kind = KINDS.find { |known| known.to_s == kind.to_s } or return nil
+        figures = JSON.parse(text.to_s, symbolize_names: true)
+        return nil unless figures.is_a?(Hash)
+
+        HistoryEntry.new(pool: pool, kind: kind, at: Integer(at), figures: figures)
+      rescue JSON::ParserError, ArgumentError, TypeError
+        nil
+      end
+
+      # `kinds`: nil for every kind.
+      def kinds(kinds) = kinds ? Array(kinds).map(&:to_sym) & KINDS : KINDS
+    end
+  end
+end
