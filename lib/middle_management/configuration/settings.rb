@@ -1,5 +1,6 @@
 
 require "middle_management/errors"
+require "middle_management/heroku_names"
 
 module MiddleManagement
   class Configuration
@@ -7,12 +8,12 @@ module MiddleManagement
     # assigned) into a typed value, or raises ConfigurationError naming the
     # setting as the user wrote it (`MIDDLE_MANAGEMENT_MAX_WORKERS` or `max_workers`).
     #
-    # This is the check that counts: everything the native layer would refuse
-    # (or overflow on) is refused here, at boot, where the variable has a name;
-    # the native checks are a last line that no accepted value reaches.
+    # This is the one check: everything the native layer would refuse (or
+    # overflow on) is refused here, at boot, where the variable has a name;
+    # the native side trusts it and only asserts it in debug builds.
     module Settings
-      PROCESS_TYPE = /\A[-\w]{1,128}\z/ # Heroku's formation type pattern (\w is ASCII in Ruby)
-      APP = /\A(?:[a-z][a-z0-9-]{1,28}[a-z0-9]|\h{8}-\h{4}-\h{4}-\h{4}-\h{12})\z/ # an app's name or id
+      PROCESS_TYPE = HerokuNames::PROCESS_TYPE
+      APP = HerokuNames::APP
       DURATION = /\A(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\z/
       UNITS = { "ms" => 0.001, "s" => 1, "m" => 60, "h" => 3600, "d" => 86_400, nil => 1 }.freeze
       TRUE_WORDS = %w[1 true yes on].freeze

@@ -1,3 +1,5 @@
+require "middle_management/heroku_names"
+
 module MiddleManagement
   module LocalFormation
     # A Procfile read the way foreman and Heroku read it: one `type: command`
@@ -6,8 +8,8 @@ module MiddleManagement
     class Procfile
       class Error < ArgumentError; end
 
-      # foreman's pattern, which is also Heroku's process type pattern.
-      ENTRY = /\A([A-Za-z0-9_-]+):\s*(.+)\z/
+      # foreman's pattern: a process type (Heroku's characters), a colon, a command.
+      ENTRY = /\A(#{HerokuNames::PROCESS_TYPE_CHAR}+):\s*(.+)\z/
 
       attr_reader :path, :dir
 

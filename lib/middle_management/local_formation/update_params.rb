@@ -1,10 +1,11 @@
+require "middle_management/heroku_names"
+
 module MiddleManagement
   module LocalFormation
     # The body of a formation update, checked against Heroku's schema and
     # read the way the real API reads it, into Formation::Updates.
     module UpdateParams
-      # The schema's `type` pattern: ^[-\w]{1,128}$
-      TYPE_PATTERN = /\A[-\w]{1,128}\z/
+      TYPE_PATTERN = HerokuNames::PROCESS_TYPE
       SINGLE_KEYS = %w[quantity dyno_size size].freeze
       BATCH_KEYS = %w[type quantity dyno_size size].freeze
       # The schema says integer, but the API also takes the strings Heroku's
@@ -36,7 +37,7 @@ module MiddleManagement
           fields = fields!(update, BATCH_KEYS)
           type = update["type"]
           raise ApiError.invalid_params("Invalid params: `type` is required.") if type.nil?
-          raise ApiError.invalid_params("Invalid params: `type` must match #{TYPE_PATTERN.source}.") unless type.is_a?(String) && type.match?(TYPE_PATTERN)
+          raise ApiError.invalid_params("Invalid params: `type` must match #{HerokuNames::PROCESS_TYPE_SCHEMA}.") unless type.is_a?(String) && type.match?(TYPE_PATTERN)
 
           Formation::Update.new(type: type, **fields)
         end

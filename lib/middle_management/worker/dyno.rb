@@ -1,3 +1,5 @@
+require "middle_management/heroku_names"
+
 module MiddleManagement
   module Worker
     # A dyno's name as Heroku gives it in `DYNO`: `worker.3` on Cedar apps,
@@ -12,8 +14,10 @@ module MiddleManagement
       # Nil for nothing that names a dyno (a host name, "host:…", nil).
       def self.parse(name)
         case name.to_s
-        when /\A([A-Za-z0-9_-]+)\.(\d+)\z/ then new(name, Regexp.last_match(1), Integer(Regexp.last_match(2), 10))
-        when /\A([A-Za-z0-9_]+)-[a-z0-9]+-[a-z0-9]+\z/ then new(name, Regexp.last_match(1), nil)
+        when /\A(#{HerokuNames::PROCESS_TYPE_CHAR}+)\.(\d+)\z/o # worker.3
+          new(name, Regexp.last_match(1), Integer(Regexp.last_match(2), 10))
+        when /\A(\w+)-[a-z0-9]+-[a-z0-9]+\z/ # Fir: worker-5d8f7c9b6-x2k4p (a type with a dash is not told apart)
+          new(name, Regexp.last_match(1), nil)
         end
       end
 
