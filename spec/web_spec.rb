@@ -1,4 +1,5 @@
 require "middle_management/web"
+require "net/http"
 
 # The page as Rack sees it, from known rows: who may see it, what it shows,
 # that every value is escaped and no secret is, and the cost arithmetic.
@@ -80,6 +81,28 @@ RSpec.describe MiddleManagement::Web do
     allowed = app(authorize: ->(request) { request.get_header("HTTP_X_ADMIN") == "yes" })
     expect(get(allowed, "/", "HTTP_X_ADMIN" => "yes").status).to eq(200)
     expect(get(allowed).status).to eq(403)
+  end
+
+  it "takes the app's word through MiddleManagement::Web.authorize" do
+    described_class.authorize { |request| request.get_header("HTTP_X_ADMIN") == "yes" }
+    app = described_class.new(source: WebSource.new(configuration, status, rows))
+    expect(get(app, "/", "HTTP_X_ADMIN" => "yes").status).to eq(200)
+    expect(get(app).status).to eq(403)
+  ensure
+    described_class.authorize # none again
+  end
+
+  it "is served by the local formation beside the API, open, outside the API's log and rate limit" do
+    page = described_class.new(source: WebSource.new(configuration, status, rows), local: true)
+    heroku = FakeHeroku.start(formation: { "worker" => 0 }, web: page)
+    remaining = heroku.rate_limit_remaining
+    response = Net::HTTP.get_response(URI("#{heroku.page_url}/?span=day"))
+    expect(response.code).to eq("200")
+    expect(response.body).to include("Pool worker", "open without credentials")
+    expect(Net::HTTP.get_response(URI("#{heroku.page_url}/status.json")).body).to include('"name":"worker"')
+    expect(Net::HTTP.get_response(URI("#{heroku.url}/middle_management_else")).code).to eq("400") # the API answers it, as before (no Accept header)
+    expect(heroku.requests.size).to eq(1)
+    expect(heroku.rate_limit_remaining).to eq(remaining - 1)
   end
 
   it "is read-only" do

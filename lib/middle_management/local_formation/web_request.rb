@@ -28,7 +28,8 @@ module MiddleManagement
         env = {
           "REQUEST_METHOD" => request.request_method, "SCRIPT_NAME" => prefix,
           "PATH_INFO" => request.path.delete_prefix(prefix), "QUERY_STRING" => request.query_string.to_s,
-          "SERVER_NAME" => request.host.to_s, "SERVER_PORT" => request.port.to_s, "REMOTE_ADDR" => request.peeraddr&.last.to_s,
+          "SERVER_NAME" => request.host.to_s, "SERVER_PORT" => request.port.to_s,
+          "REMOTE_ADDR" => request.peeraddr&.last.to_s,
           "SERVER_PROTOCOL" => "HTTP/#{request.http_version}", "rack.url_scheme" => "http",
           "rack.input" => StringIO.new(""), "rack.errors" => $stderr, "rack.version" => [1, 3],
           "rack.multithread" => true, "rack.multiprocess" => false, "rack.run_once" => false

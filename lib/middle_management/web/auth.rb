@@ -30,7 +30,9 @@ module MiddleManagement
       # A Rack response refusing the request, or nil to let it in.
       def check(request)
         return nil if @settings == :local
-        return (@authorizer.call(request) ? nil : forbidden("not authorized by MiddleManagement::Web.authorize\n")) if @authorizer
+        if @authorizer
+          return @authorizer.call(request) ? nil : forbidden("Not authorized by MiddleManagement::Web.authorize.\n")
+        end
 
         username = @settings.web_username
         password = @settings.web_password

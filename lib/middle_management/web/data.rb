@@ -1,4 +1,5 @@
 require "time"
+require "middle_management/store/history"
 require "middle_management/web/cost"
 require "middle_management/web/series"
 
@@ -57,7 +58,7 @@ module MiddleManagement
         { name: name, min_workers: settings&.min, max_workers: max, jobs_per_worker: settings&.jobs_per_worker,
           now: now_figures(now_status, samples.last),
           chart: Series.new(samples.select { |entry| entry.at >= span_from }, from: span_from, to: now).to_h,
-          decisions: recent(history, :change, DECISIONS) { |figures| figures.slice(:from, :to, :reason, :busy, :draining, :by) },
+          decisions: recent(history, :change, DECISIONS) { |figures| figures.slice(*Store::History::FIGURES[:change]) },
           errors: recent(history, :error, ERRORS) { |figures| figures.slice(:message, :status) },
           cost: Cost.new(history, now: now, price: config.dyno_price, max_workers: max).to_h }
       end
