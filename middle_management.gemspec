@@ -46,4 +46,6 @@ Gem::Specification.new do |spec|
   # `middle_management local` serves Heroku's formation API with WEBrick,
   # which Ruby 3 no longer ships.
   spec.add_dependency "webrick", "~> 1.7"
+  # The page (MiddleManagement::Web) is a Rack app; Rails apps have Rack already.
+  spec.add_dependency "rack", ">= 2.0"
 end

@@ -34,7 +34,11 @@ File.write(File.join(dir, "Procfile"), "worker: #{RbConfig.ruby} #{File.expand_p
 log = File.open(File.join(dir, "demo.log"), "w").tap { |f| f.sync = true }
 
 supervisor = MiddleManagement::LocalFormation::Supervisor.new(File.join(dir, "Procfile"), grace: options[:grace], output: log)
-heroku = MiddleManagement::LocalFormation::Server.new(app: "demo", token: SecureRandom.hex(16), supervisor: supervisor)
+# The page at /middle_management beside the API: this process is the app, so
+# it shows the app's decisions and the history in its SQLite store.
+page = MiddleManagement::LocalFormation::LocalPage.new
+heroku = MiddleManagement::LocalFormation::Server.new(app: "demo", token: SecureRandom.hex(16), supervisor: supervisor,
+                                                      web: page)
 changes = Queue.new
 heroku.formation.on_change { |change| changes << change }
 heroku.start
@@ -47,6 +51,7 @@ supervisor.env = vars.merge("DEMO_DATABASE" => database)
 ENV.update(vars)
 require "middle_management"
 MiddleManagement.configure { |c| c.logger = Logger.new(log) }
+page.load!
 
 chart = Chart.new
 enqueued = Hash.new(0)
@@ -94,6 +99,7 @@ status = 1
 begin
   puts "Middle Management demo: min 0, max #{options[:max_workers]} workers, #{options[:jobs_per_worker]} " \
        "job(s) per worker, throttle #{options[:throttle]} s; local formation at #{heroku.url}"
+  puts "The page, while the demo runs: #{heroku.page_url}"
   chart.header
   chart.app("Boot up")
   chart.row("", 0, 0)

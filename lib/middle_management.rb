@@ -12,6 +12,9 @@ require "middle_management/slacker"
 # ConfigurationError for a bad value) and hooks the job libraries already
 # loaded; under Rails a Railtie does both during initialisation instead.
 module MiddleManagement
+  # The page (a Rack app), loaded only by an app that mounts it.
+  autoload :Web, "middle_management/web"
+
   if Internal::Native.crate_version != VERSION
     raise Error, "the compiled extension is version #{Internal::Native.crate_version}, the gem #{VERSION}: " \
                  "recompile it (rake compile)"

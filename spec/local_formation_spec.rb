@@ -492,6 +492,15 @@ RSpec.describe MiddleManagement::LocalFormation do
       expect(alive?(worker)).to be(true)
       expect(evidence("worker.1", "api")).to eq(url)
 
+      # The page beside the API, open without credentials on this machine.
+      page_url = cli.output[%r{The page .*: (http://127\.0\.0\.1:\d+/middle_management)$}, 1]
+      expect(page_url).to eq("#{url}/middle_management")
+      page = Net::HTTP.get_response(URI("#{page_url}/"))
+      expect(page.code).to eq("200")
+      expect(page["Content-Security-Policy"]).to start_with("default-src 'none'")
+      expect(page.body).to include("Pool worker", "open without credentials")
+      expect(Net::HTTP.get_response(URI("#{page_url}/status.json")).body).to include('"name":"worker"')
+
       Process.kill("INT", cli.pid)
       status = cli.wait("the command to exit after Ctrl-C")
 

@@ -12,6 +12,9 @@ module MiddleManagement
   # it checks nothing the user could fix, so nothing may fail only there.
   class Configuration
     ENV_PREFIX = "MIDDLE_MANAGEMENT_".freeze
+    # Standard-1X: $25 a month, billed by the second over a 720-hour month.
+    # The page's cost and `middle_management simulate` price dyno-hours by it.
+    STANDARD_1X = 25.0 / 720
 
     # name => [parser in Settings, default]
     SETTINGS = {
@@ -34,10 +37,13 @@ module MiddleManagement
       wake_lead: [:duration, 30.0],
       worker_timeout: [:duration, 60.0],
       history: [:retention, 7 * 86_400.0],
+      dyno_price: [:price, STANDARD_1X],
+      web_username: [:username, nil],
+      web_password: [:secret, nil],
       dry_run: [:boolean, false],
       enabled: [:boolean, true]
     }.freeze
-    SECRETS = %i[heroku_api_key heroku_password].freeze
+    SECRETS = %i[heroku_api_key heroku_password web_password].freeze
     CONNECT_TIMEOUT = 5.0
     REQUEST_TIMEOUT = 10.0
 
@@ -126,6 +132,11 @@ module MiddleManagement
                                   "(an API token, since Heroku retired password logins) is not"
       end
       raise ConfigurationError, "#{source(:worker_timeout)} must be more than 0 (got 0)" if worker_timeout.zero?
+      if web_username.nil? != web_password.nil?
+        set, unset = web_username ? %i[web_username web_password] : %i[web_password web_username]
+        raise ConfigurationError, "#{source(set)} is set but #{ENV_PREFIX}#{unset.upcase} is not: " \
+                                  "the page's HTTP Basic needs both"
+      end
 
       all_pools = pools
       duplicates = all_pools.flat_map(&:formation_types).tally.select { |_type, n| n > 1 }.keys

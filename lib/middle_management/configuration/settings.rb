@@ -28,6 +28,7 @@ module MiddleManagement
       MAX_DYNO_CONCURRENCY = 10_000
       MAX_AT_LEAST = 1_000_000_000_000
       MAX_SECONDS = 86_400 # one day
+      MAX_PRICE = 1_000.0 # dollars a dyno-hour: far above Heroku's dearest dyno
       # The scaling history's retention: at least an hour (the page's
       # shortest chart), at most 90 days (the table stays small: a row a
       # look per pool).
@@ -70,6 +71,15 @@ module MiddleManagement
 
         seconds = seconds_of(name, value)
         seconds.zero? || RETENTION.cover?(seconds) ? seconds : fail!(name, value, "must be 0 (off) or from 1h to 90d")
+      end
+
+      # Dollars per dyno-hour: "0.0347", "0.5"; more than 0.
+      def price(name, value)
+        number = value.is_a?(Numeric) ? value.to_f : Float(value.to_s.strip, exception: false)
+        fail!(name, value, "must be a price in dollars per dyno-hour, such as 0.0347") unless number&.finite?
+        fail!(name, value, "must be more than 0") unless number.positive?
+        fail!(name, value, "must be at most #{MAX_PRICE.round} dollars per dyno-hour") if number > MAX_PRICE
+        number
       end
 
       def boolean(name, value)

@@ -52,10 +52,12 @@ module MiddleManagement
       def serve(procfile, options)
         token = options[:token] || @env["MIDDLE_MANAGEMENT_HEROKU_API_KEY"] || SecureRandom.hex(20)
         supervisor = Supervisor.new(procfile, grace: options[:grace], output: @out, web_port: options[:web_port])
+        page = LocalPage.new(app_file: options[:require])
         server = Server.new(app: options[:app], token: token, limits: options[:limits], supervisor: supervisor,
-                            port: options[:port]).start
+                            port: options[:port], web: page).start
         # The processes get the same settings, so an app started here scales itself here.
         supervisor.env = api_env(server)
+        page.env = api_env(server)
         announce(server, procfile, options, token)
         options[:formation].each { |type, quantity| server.set_quantity(type, quantity) }
         wait_for_signal(server, supervisor)
@@ -68,7 +70,8 @@ module MiddleManagement
 
       def parse_local(argv)
         options = { procfile: "Procfile", port: 5000, app: Server::DEFAULT_APP, token: nil,
-                    grace: Supervisor::DEFAULT_GRACE, formation: {}, limits: {}, web_port: Supervisor::DEFAULT_WEB_PORT }
+                    grace: Supervisor::DEFAULT_GRACE, formation: {}, limits: {}, web_port: Supervisor::DEFAULT_WEB_PORT,
+                    require: nil }
         parser = local_parser(options)
         parser.parse!(argv)
         return parser if options[:help]
@@ -92,6 +95,8 @@ module MiddleManagement
           o.on("--formation TYPE=N,...", "Initial quantities (default: every type at 0)") { |v| options[:formation] = pairs(v) }
           o.on("--limits TYPE=N,...", "Cap types like Eco/Basic dynos (e.g. worker1=1)") { |v| options[:limits] = pairs(v) }
           o.on("--web-port PORT", Integer, "PORT of web.1 (default: 5100)") { |v| options[:web_port] = v }
+          o.on("--require FILE", "Load the app (e.g. config/environment.rb) so the page at /middle_management " \
+                                 "shows its history") { |v| options[:require] = v }
           o.on("-h", "--help", "Show this help") { options[:help] = true }
         end
       end
@@ -125,6 +130,7 @@ module MiddleManagement
             HEROKU_HOST=#{server.url} HEROKU_API_KEY=#{shown} heroku ps:scale #{procfile.types.first}=1 -a #{server.app}
             curl -X PATCH #{server.url}/apps/#{server.app}/formation/#{procfile.types.first} -H 'Accept: #{RequestValidation::ACCEPT}' \\
               -H 'Content-Type: application/json' -H "Authorization: Bearer $MIDDLE_MANAGEMENT_HEROKU_API_KEY" -d '{"quantity": 1}'
+          The page (open here without credentials: this machine only): #{server.page_url}
           Ctrl-C stops every process.
         TEXT
         @out.flush

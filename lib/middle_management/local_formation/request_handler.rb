@@ -7,15 +7,20 @@ module MiddleManagement
     # and counted against the rate limit, then an injected fault or the
     # exhausted rate limit may answer before the API even looks at it.
     class RequestHandler
-      def initialize(api:, log:, faults:, rate_limit:)
+      WEB_PATH = "/middle_management".freeze
+
+      def initialize(api:, log:, faults:, rate_limit:, web: nil)
         @api = api
         @log = log
         @faults = faults
         @rate_limit = rate_limit
+        @web = web
       end
 
       # WEBrick's request and response (called on the connection's thread).
       def call(request, response)
+        return WebRequest.serve(@web, WEB_PATH, request, response) if @web && WebRequest.under?(WEB_PATH, request)
+
         recorded = @log.record(record(request))
         remaining, exhausted = @rate_limit.take
         return hold_and_drop(recorded) if @faults.hanging?

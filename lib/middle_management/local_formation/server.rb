@@ -22,8 +22,10 @@ module MiddleManagement
       # limits: {"worker1" => 1} caps types like Eco/Basic dynos.
       # supervisor: runs processes to match every change (see Supervisor).
       # forbidden_tokens: accepted credentials without access to the app (403).
+      # web: a Rack app served at /middle_management beside the API (the
+      # page, MiddleManagement::Web), outside the API's log and rate limit.
       def initialize(app: DEFAULT_APP, token: SecureRandom.hex(20), formation: nil, limits: {}, supervisor: nil,
-                     host: "127.0.0.1", port: 0, rate_limit: DEFAULT_RATE_LIMIT, forbidden_tokens: [])
+                     host: "127.0.0.1", port: 0, rate_limit: DEFAULT_RATE_LIMIT, forbidden_tokens: [], web: nil)
         @app = app
         @app_id = SecureRandom.uuid
         @token = token
@@ -36,7 +38,7 @@ module MiddleManagement
         @log = RequestLog.new
         @faults = Faults.new
         @rate_limit = RateLimit.new(rate_limit)
-        @handler = RequestHandler.new(api: @api, log: @log, faults: @faults, rate_limit: @rate_limit)
+        @handler = RequestHandler.new(api: @api, log: @log, faults: @faults, rate_limit: @rate_limit, web: web)
         drive(supervisor) if supervisor
       end
 
@@ -68,6 +70,9 @@ module MiddleManagement
       def port = @listener&.port
 
       def url = "http://#{@host}:#{port}"
+
+      # Where the page is served, when the server has one.
+      def page_url = "#{url}#{RequestHandler::WEB_PATH}"
 
       # --- the formation ---------------------------------------------------
 

@@ -88,8 +88,11 @@ module MiddleManagement
       # A decision that comes before Heroku's answer sends the same change
       # again (the record still has the old quantity): the dispatcher makes
       # one call for both, and the history keeps one change.
+      # A quantity Heroku already has is no change either: the dispatcher
+      # sends nothing for it.
       def new_change?(pool, from, to)
         return false unless to
+        return false if from == to
         return false if @sent[pool] == [from, to]
 
         @sent[pool] = [from, to]

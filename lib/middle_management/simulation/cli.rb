@@ -11,8 +11,7 @@ module MiddleManagement
     # trace, and how long the jobs wait (see the README, "What it costs").
     class CLI
       USAGE_ERROR = 64 # EX_USAGE
-      # Standard-1X: $25 a month, billed by the second over a 720-hour month.
-      STANDARD_1X = 25.0 / 720
+      STANDARD_1X = Configuration::STANDARD_1X
       STRATEGIES = %w[ours hirefire judoscale always-on clairvoyant].freeze
 
       def self.start(argv, out: $stdout, err: $stderr) = new(out, err).run(argv)

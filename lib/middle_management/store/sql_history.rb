@@ -76,9 +76,7 @@ module MiddleManagement
           sql = bind(conn, "SELECT kind, at, figures FROM #{TABLE} WHERE process_type = ? AND at >= ? " \
                            "AND kind IN (#{(["?"] * kinds.size).join(", ")}) ORDER BY at, id",
                      [pool, Integer(since), *kinds.map(&:to_s)])
-          conn.select_rows(sql, "MiddleManagement::Store").filter_map do |kind, at, figures|
-            History.decode(pool, kind, at, figures)
-          end
+          History.decode_rows(pool, conn.select_rows(sql, "MiddleManagement::Store"))
         end
       end
     end
