@@ -120,7 +120,7 @@ RSpec.describe "packaging" do
     expect(status).to be_success, output
     spec = Gem::Package.new(gem).spec
     expect(spec.extensions).to eq(["ext/middle_management/extconf.rb"])
-    expect(spec.runtime_dependencies.map(&:name)).to contain_exactly("rb_sys", "webrick")
+    expect(spec.runtime_dependencies.map(&:name)).to contain_exactly("rack", "rb_sys", "webrick")
 
     # rb_sys, a dependency of the source gem, cannot be installed here (no
     # RubyGems access; Debian does not package it), so it is installed
