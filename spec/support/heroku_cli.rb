@@ -52,7 +52,7 @@ module HerokuCli
       "HEROKU_PARTICLEBOARD_URL" => url, "HEROKU_ANALYTICS_URL" => url,
       "DISABLE_TELEMETRY" => "true", "HEROKU_SKIP_ANALYTICS" => "1", "HEROKU_SKIP_NEW_VERSION_CHECK" => "true",
       "HEROKU_UPDATE_INSTRUCTIONS" => "(bin/setup installs the CLI)", "NO_PROXY" => "127.0.0.1,localhost",
-      "FORCE_COLOR" => "0", "NO_COLOR" => "1",
+      "FORCE_COLOR" => "0", "NO_COLOR" => "1", "OCLIF_TABLE_COLUMN_OVERRIDE" => "200",
       "HEROKU_APP" => nil, "HEROKU_ORGANIZATION" => nil, "HEROKU_HEADERS" => nil, "HEROKU_DEBUG" => nil,
       "HEROKU_DEBUG_HEADERS" => nil, "HEROKU_API_TOKEN" => nil, "DEBUG" => nil
     }
