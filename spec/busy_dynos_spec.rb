@@ -108,13 +108,7 @@ RSpec.describe "busy dynos" do
     let(:jobs) { 8 }
     let(:setup) do
       <<~RUBY
-        $LOAD_PATH.unshift #{lib.inspect}
-        require "active_record"
-        require "delayed_job"
-        require "delayed_job_active_record"
-        ActiveRecord::Base.establish_connection(#{postgres_server.config(pool: 5).inspect})
-        ActiveRecord::Base.logger = nil
-        require "middle_management"
+        #{delayed_job_boot}        require "middle_management"
         #{timed_run}
         TimedJob = Struct.new(:id, :long_on, :log) { def perform = timed_run(id, long_on, log) }
         # Runs for a minute the first time (to be killed), at once after.

@@ -62,13 +62,7 @@ RSpec.describe "one voice per app" do
 
     let(:setup) do
       <<~RUBY
-        $LOAD_PATH.unshift #{lib.inspect}
-        require "active_record"
-        require "delayed_job"
-        require "delayed_job_active_record"
-        ActiveRecord::Base.establish_connection(#{postgres_server.config(pool: 5).inspect})
-        ActiveRecord::Base.logger = nil
-        require "middle_management"
+        #{delayed_job_boot}        require "middle_management"
       RUBY
     end
 

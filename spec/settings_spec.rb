@@ -29,11 +29,17 @@ RSpec.describe "settings checked at boot" do
     { "HEROKU_API_URL" => "https://api.heroku.com:65536" } => ["HEROKU_API_URL", /has a port out of range/],
     { "HEROKU_API_URL" => "https://256.0.0.1" } => ["HEROKU_API_URL", /has a host that is not a name or an IP/],
     { "HEROKU_USERNAME" => "me:you", "HEROKU_PASSWORD" => "tok" } => ["HEROKU_USERNAME", /must not contain ':'/],
-    { "HEROKU_API_KEY" => "tok\nen" } => ["HEROKU_API_KEY", /must be printable ASCII/]
+    { "HEROKU_API_KEY" => "tok\nen" } => ["HEROKU_API_KEY", /must be printable ASCII/],
+    { "ALERT_AFTER" => "0" } => ["ALERT_AFTER", /must be more than 0/],
+    { "ALERT_AFTER" => "2d" } => ["ALERT_AFTER", /must be at most 86400 seconds/],
+    { "ALERT_WEBHOOK_URL" => "hooks.slack.com/services/T0/B0/secret" } => ["ALERT_WEBHOOK_URL", /must be an http\(s\) URL/],
+    { "ALERT_WEBHOOK_URL" => "http://hooks.slack.com/services/T0/B0/secret" } => ["ALERT_WEBHOOK_URL", /must use https/],
+    { "ALERT_WEBHOOK_URL" => "https://me:secret@hooks.example.com/x" } => ["ALERT_WEBHOOK_URL", /must not contain a user/]
   }.each do |vars, (variable, problem)|
     it "refuses #{vars.inspect} at boot, naming MIDDLE_MANAGEMENT_#{variable}" do
       expect { from_env(vars) }.to raise_error(MiddleManagement::ConfigurationError) { |error|
         expect(error.message).to start_with("MIDDLE_MANAGEMENT_#{variable} ").and match(problem)
+        expect(error.message).not_to include("secret") # a webhook's URL is a secret: never echoed
       }
     end
   end
@@ -97,6 +103,15 @@ RSpec.describe "settings checked at boot" do
                      { "HEROKU_USERNAME" => "me@example.com", "HEROKU_PASSWORD" => "p@ss w:rd" }]
       urls.product(credentials).each do |url, credential|
         expect(starts_natively({ "DRY_RUN" => "false", "HEROKU_API_URL" => url, **credential })).to be(true)
+      end
+    end
+
+    it "starts a dispatcher with every kind of webhook URL Ruby takes, and never shows it" do
+      ["https://hooks.slack.com/services/T0/B0/s3cret", "http://127.0.0.1:9/hook?token=s3cret",
+       "https://discord.com/api/webhooks/1/s3cret?wait=true", "http://[::1]:9/"].each do |url|
+        expect(starts_natively({ "ALERT_WEBHOOK_URL" => url })).to be(true)
+        config = from_env({ "ALERT_WEBHOOK_URL" => url })
+        expect([config.inspect, config.native_settings.inspect].join).not_to include("s3cret")
       end
     end
   end

@@ -220,13 +220,7 @@ RSpec.describe "unattended: an exit that could not scale, a job scheduled by a p
 
     let(:setup) do
       <<~RUBY
-        $LOAD_PATH.unshift #{lib.inspect}
-        require "active_record"
-        require "delayed_job"
-        require "delayed_job_active_record"
-        ActiveRecord::Base.establish_connection(#{postgres_server.config(pool: 5).inspect})
-        ActiveRecord::Base.logger = nil
-        Delayed::Worker.logger = Logger.new(nil)
+        #{delayed_job_boot}        Delayed::Worker.logger = Logger.new(nil)
         require "middle_management"
       RUBY
     end

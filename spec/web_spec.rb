@@ -122,6 +122,24 @@ RSpec.describe MiddleManagement::Web do
     expect(page).to include("≥ 12", "worker.2", "worker.4", "Heroku said 503", "Alerts")
   end
 
+  it "shows each alert until it clears, in the page and the JSON" do
+    expect(get(app(credentials), "/", basic("ops", "s3cret-pass-77")).body).to include("Alerts</strong>: none.")
+    rows["worker"] += [
+      entry(:alert, NOW_MS - 60_000, kind: "backlog", text: "worker: at least 26 jobs waiting need more than MAX_WORKERS (5)"),
+      entry(:alert, NOW_MS - 50_000, kind: "waiting", text: "worker: the oldest runnable job has waited <17 min>"),
+      entry(:sample, NOW_MS - 40_000, runnable: 26, capped: true, running: 5, quantity: 5, needed: 5, over_max: true,
+                                      oldest_wait: 12.0)
+    ]
+    page = get(app(credentials), "/", basic("ops", "s3cret-pass-77")).body
+    json = JSON.parse(get(app(credentials), "/status.json", basic("ops", "s3cret-pass-77")).body)
+    expect(page).to include('<li data-kind="backlog">', "need more than MAX_WORKERS (5)")
+    expect(page).not_to include("waited &lt;17 min&gt;") # cleared by the look after it
+    expect(json["alerts"]).to eq([{ "pool" => "worker", "kind" => "backlog", "at" => "2026-03-02T01:59:00.000Z",
+                                    "text" => "worker: at least 26 jobs waiting need more than MAX_WORKERS (5)" }])
+    rows["worker"] << entry(:sample, NOW_MS - 30_000, runnable: 2, running: 2, quantity: 5, needed: 2, over_max: false)
+    expect(JSON.parse(get(app(credentials), "/status.json", basic("ops", "s3cret-pass-77")).body)["alerts"]).to eq([])
+  end
+
   it "draws a point per sample of the span, each matching its history row" do
     body = get(app(credentials), "/?span=day", basic("ops", "s3cret-pass-77")).body
     points = body.scan(/data-at="(\d+)" data-runnable="(\d+)" data-capped="(\w+)" data-workers="(\d*)"/)

@@ -38,12 +38,14 @@ module MiddleManagement
       worker_timeout: [:duration, 60.0],
       history: [:retention, 7 * 86_400.0],
       dyno_price: [:price, STANDARD_1X],
+      alert_after: [:duration, 900.0],
+      alert_webhook_url: [:webhook_url, nil],
       web_username: [:username, nil],
       web_password: [:secret, nil],
       dry_run: [:boolean, false],
       enabled: [:boolean, true]
     }.freeze
-    SECRETS = %i[heroku_api_key heroku_password web_password].freeze
+    SECRETS = %i[heroku_api_key heroku_password web_password alert_webhook_url].freeze
     CONNECT_TIMEOUT = 5.0
     REQUEST_TIMEOUT = 10.0
 
@@ -109,7 +111,7 @@ module MiddleManagement
       Internal::Bridge::Settings.new(
         target: target, pools: pools.map(&:to_native), api_throttle: api_throttle, count_interval: count_interval,
         scale_down_delay: [scale_down_delay, scale_down_at_least].max,
-        connect_timeout: CONNECT_TIMEOUT, request_timeout: REQUEST_TIMEOUT
+        connect_timeout: CONNECT_TIMEOUT, request_timeout: REQUEST_TIMEOUT, alert_webhook_url: alert_webhook_url
       )
     end
 
@@ -132,6 +134,7 @@ module MiddleManagement
                                   "(an API token, since Heroku retired password logins) is not"
       end
       raise ConfigurationError, "#{source(:worker_timeout)} must be more than 0 (got 0)" if worker_timeout.zero?
+      raise ConfigurationError, "#{source(:alert_after)} must be more than 0 (got 0)" if alert_after.zero?
       if web_username.nil? != web_password.nil?
         set, unset = web_username ? %i[web_username web_password] : %i[web_password web_username]
         raise ConfigurationError, "#{source(set)} is set but #{ENV_PREFIX}#{unset.upcase} is not: " \

@@ -133,5 +133,18 @@ if defined?(RSpec)
       DemoDatabase.define_tables(@model)
     end
     after(:context) { @model&.remove_connection }
+
+    # The first lines of a child process's script: this checkout's gem, and
+    # Delayed Job on ActiveRecord connected to the throwaway cluster.
+    def delayed_job_boot(pool: 5)
+      <<~RUBY
+        $LOAD_PATH.unshift #{File.expand_path("../../lib", __dir__).inspect}
+        require "active_record"
+        require "delayed_job"
+        require "delayed_job_active_record"
+        ActiveRecord::Base.establish_connection(#{postgres_server.config(pool: pool).inspect})
+        ActiveRecord::Base.logger = nil
+      RUBY
+    end
   end
 end

@@ -47,6 +47,7 @@ fn config(heroku: &MockServer, credentials: Credentials) -> DispatcherConfig {
         count_interval: Duration::from_secs(60),
         connect_timeout: Duration::from_secs(1),
         request_timeout: Duration::from_secs(1),
+        alert_webhook: None,
     }
 }
 
@@ -64,10 +65,12 @@ fn formation(process_type: &str, quantity: u64) -> Value {
 }
 
 /// Heroku with `web = 1`, `worker = 0` that sets whatever quantity a PATCH
-/// asks; `first` are mounted before, so they answer in its place.
+/// asks; `first` are mounted before, so they answer in its place. Not from
+/// wiremock's pool: a test's dispatcher may still call after the test (a
+/// retry, after a flush that gave up), and must not reach the next test's.
 fn heroku(first: Vec<Mock>) -> MockServer {
     block_on(async {
-        let server = MockServer::start().await;
+        let server = MockServer::builder().start().await;
         for mock in first {
             mock.mount(&server).await;
         }
@@ -286,4 +289,109 @@ fn three_unavailable_answers_then_the_right_quantity() {
         .collect();
     assert_eq!(methods, ["GET", "PATCH", "GET", "PATCH"]);
     assert_eq!(patches(&heroku).last(), Some(&json!({ "quantity": 5 })));
+}
+
+/// A dry run (no Heroku: an alert is no formation call) that posts its
+/// alerts to `webhook`.
+fn alerting(webhook: String) -> DispatcherConfig {
+    DispatcherConfig {
+        target: Target::DryRun,
+        alert_webhook: Some(webhook),
+        ..config(
+            &block_on(MockServer::builder().start()),
+            Credentials::bearer(TOKEN),
+        )
+    }
+}
+
+/// Events from the outbox until `until` holds, for at most 10 s.
+fn events_until(dispatcher: &Dispatcher, until: impl Fn(&[Event]) -> bool) -> Vec<Event> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    while !until(&seen) && Instant::now() < deadline {
+        if let Message::Event(event) = dispatcher.outbox().pop(Duration::from_millis(50)) {
+            seen.push(event);
+        }
+    }
+    seen
+}
+
+fn notices(events: &[Event]) -> Vec<String> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Notice { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn an_alert_is_posted_to_the_webhook_from_the_dispatchers_thread() {
+    let hook = block_on(MockServer::start());
+    block_on(
+        Mock::given(method("POST"))
+            .and(path("/services/T0/B0/secret-part"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&hook),
+    );
+    let dispatcher = Dispatcher::start(alerting(format!(
+        "{}/services/T0/B0/secret-part",
+        hook.uri()
+    )))
+    .unwrap();
+
+    assert!(dispatcher.alert("worker: 40 jobs have waited 16 min".into()));
+    let events = events_until(&dispatcher, |seen| !notices(seen).is_empty());
+    assert_eq!(
+        notices(&events),
+        vec![format!("posted the alert to the webhook at 127.0.0.1")]
+    );
+    let posts = block_on(hook.received_requests()).unwrap();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].body_json::<Value>().unwrap(),
+        json!({ "text": "worker: 40 jobs have waited 16 min" })
+    );
+}
+
+#[test]
+fn a_webhook_that_fails_or_hangs_is_said_and_holds_nothing_up() {
+    // Not from wiremock's pool: its answers hang past this test.
+    let hook = block_on(MockServer::builder().start());
+    block_on(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_delay(Duration::from_secs(5)))
+            .mount(&hook),
+    );
+    let dispatcher =
+        Dispatcher::start(alerting(format!("{}/hooks/secret-part", hook.uri()))).unwrap();
+
+    for n in 0..6 {
+        assert!(dispatcher.alert(format!("alert {n}")));
+    }
+    // Four go out at once; the fifth and sixth are dropped and said, and
+    // a decision is still asked for and answered meanwhile.
+    assert!(dispatcher.wake(0, None));
+    let events = drive(&dispatcher, 2, |seen| {
+        notices(seen)
+            .iter()
+            .filter(|m| m.contains("was not posted"))
+            .count()
+            == 2
+            && seen.iter().any(|e| matches!(e, Event::Scaled { .. }))
+    });
+    assert!(
+        events
+            .iter()
+            .any(|e| matches!(e, Event::Scaled { to: 2, .. })),
+        "{events:?}"
+    );
+    let failed = events_until(&dispatcher, |seen| notices(seen).len() >= 4);
+    let failed = notices(&failed);
+    assert_eq!(failed.len(), 4, "{failed:?}");
+    for message in &failed {
+        assert!(message.contains("could not post the alert"), "{message}");
+        assert!(!message.contains("secret-part"), "{message}");
+    }
 }

@@ -32,6 +32,23 @@ module MiddleManagement
         fail_quietly!(name, "must be an http(s) URL such as https://api.heroku.com")
       end
 
+      # Where alerts are posted. The whole URL is a secret (Slack's carries
+      # its token in the path), so no message echoes it; http only to a
+      # loopback host, like the API's.
+      def webhook_url(name, value)
+        text = value.to_s.strip
+        uri = URI.parse(text)
+        uri.is_a?(URI::HTTP) && uri.hostname && !uri.hostname.empty? or raise URI::InvalidURIError
+        fail_quietly!(name, "must not contain a user name or password") if uri.userinfo
+        fail_quietly!(name, "has a host that is not a name or an IP address") unless host_kind(uri.host)
+        if uri.scheme.casecmp?("http") && !loopback?(uri.host)
+          fail_quietly!(name, "must use https (http only for a loopback host: 127.0.0.1, ::1, localhost)")
+        end
+        text
+      rescue URI::InvalidURIError
+        fail_quietly!(name, "must be an http(s) URL such as https://hooks.slack.com/services/…")
+      end
+
       # The URL without anything that could hold a secret, for `inspect`.
       def shown_url(value)
         uri = URI.parse(value.to_s)

@@ -21,7 +21,7 @@ module MiddleManagement
     #
     # or, when another process holds the lease, `held(id, retry_in,
     # look_in)`; when anything fails, `failed(id)`. The other native calls
-    # carry plain values: `wake(pool_index, due_in)`, `watch`, `check`,
+    # carry plain values: `wake(pool_index, due_in)`, `watch`, `check`, `alert(text)`,
     # `flush(timeout, looks)`, `shutdown`, and `status`, a Hash
     # (Runtime::Status reads it).
     module Bridge
@@ -59,14 +59,20 @@ module MiddleManagement
       # words; `stops_busy`: the busy dyno MAX_WORKERS leaves out, or nil;
       # `send_quantity`: the quantity the call sends, or nil; `memory`: the
       # pacing's memory to record; `look_again_in`: seconds until this pool
-      # must be looked at again, or nil.
-      Verdict = Struct.new(:wanted, :needed, :reason, :stops_busy, :send_quantity, :memory, :look_again_in)
+      # must be looked at again, or nil; `over_max`: the work asks for more
+      # than MAX_WORKERS (the backlog alert's streak).
+      Verdict = Struct.new(:wanted, :needed, :reason, :stops_busy, :send_quantity, :memory, :look_again_in,
+                           :over_max)
 
       # What a dispatcher is started with (Configuration#native_settings),
       # every value checked in Ruby already. `target`: a Target; `pools`:
       # one PoolSettings per pool, in order. Times in seconds.
+      # `alert_webhook_url`: where `alert(text)` posts, or nil (a secret).
       Settings = Struct.new(:target, :pools, :api_throttle, :scale_down_delay, :count_interval, :connect_timeout,
-                            :request_timeout, keyword_init: true)
+                            :request_timeout, :alert_webhook_url, keyword_init: true) do
+        def inspect = "#<struct #{self.class.name} #{to_h.merge(alert_webhook_url: alert_webhook_url && "[REDACTED]")}>"
+        alias_method :to_s, :inspect
+      end
 
       # Where the calls go: nowhere with `dry_run` (decide and log), else
       # Heroku's API at `base_url` for `app`, with a `token` or a `username`

@@ -4,6 +4,7 @@ require "middle_management/backends"
 require "middle_management/internal/native"
 require "middle_management/runtime/coordinator"
 require "middle_management/runtime/decision"
+require "middle_management/runtime/alerter"
 require "middle_management/runtime/history"
 require "middle_management/runtime/soon_wakes"
 require "middle_management/runtime/status"
@@ -73,6 +74,10 @@ module MiddleManagement
       # The scaling history's writer and reader (MIDDLE_MANAGEMENT_HISTORY).
       def history = @history ||= History.new(configuration.history, @log)
 
+      # Alerts (MIDDLE_MANAGEMENT_ALERT_AFTER, _ALERT_WEBHOOK_URL), for the
+      # coordinator thread; started with the dispatcher, whose thread posts them.
+      attr_reader :alerter
+
       # This process is long-running (a web server, a worker): it decides now
       # and looks at the queue every COUNT_INTERVAL, so that work scheduled by
       # processes that have gone is still served. Once per process.
@@ -117,7 +122,9 @@ module MiddleManagement
         dispatcher = current_dispatcher or return true
         deadline = Process.clock_gettime(Process::CLOCK_MONOTONIC) + timeout
         delivered = dispatcher.flush(timeout.to_f, looks)
+        raised = @alerter&.raised
         recorded = @coordinator ? @coordinator.finish(deadline + FINISH_GRACE) : true
+        post_alerts(dispatcher, deadline) if @alerter && @alerter.raised != raised
         delivered && recorded
       end
 
@@ -180,6 +187,13 @@ module MiddleManagement
 
       private
 
+      # Heroku's last answers raised an alert: its POST goes out before the
+      # process does (a flush waits for the alerts on their way), within the deadline.
+      def post_alerts(dispatcher, deadline)
+        left = deadline - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        dispatcher.flush(left, false) if left.positive?
+      end
+
       # A call was asked of Heroku and not answered, or its last call failed.
       def change_unconfirmed?
         current_dispatcher&.status&.fetch(:pools)&.any? do |pool|
@@ -200,6 +214,8 @@ module MiddleManagement
         @store = @heartbeat = nil if @pid
         busy_lag = Backends.busy_lag(@backends, scale_down_delay: configuration.scale_down_delay, log: @log)
         @dispatcher = start_dispatcher(busy_lag) or return
+        @alerter = Alerter.new(after: configuration.alert_after, max_workers: @pools.to_h { |pool| [pool.name, pool.max] },
+                               history: history, dispatcher: @dispatcher, log: @log)
         @decision = Decision.new(self, @dispatcher, configuration, @log)
         @coordinator = Coordinator.new(self, @dispatcher, @decision, @log)
         @pid = Process.pid

@@ -99,6 +99,7 @@ module MiddleManagement
 
       def record_history(event)
         @agent.history.event(@agent.store, event)
+        @agent.alerter.failed(@agent.store, event.payload) if event.notification == "error.middle_management"
       rescue StandardError => e
         @log.failure(History::FAILED, e)
       end

@@ -93,9 +93,12 @@ module MiddleManagement
           warn_stopping_busy(pool, verdict) if settled
         end
         @dispatcher.settle(request.id, settled)
-        # After the go-ahead, so the calls do not wait for it; a decision
+        # After the go-ahead, so the calls do not wait for them; a decision
         # that lost its lease was not acted on, and leaves no history.
-        @agent.history.decided(store, lease, @pools.zip(counted, outcome.pools)) if settled
+        return unless settled
+
+        samples = @agent.history.decided(store, lease, @pools.zip(counted, outcome.pools))
+        @agent.alerter.decided(store, lease.now, samples)
       end
 
       # A pool's fresh count, its busy dynos, and what the decision reads of

@@ -23,25 +23,33 @@ module MiddleManagement
 
       # After a settled decision. `pools`: per pool, [Configuration::Pool,
       # [counts, busy dynos], Bridge::Verdict]. Times are the lease's: the
-      # store's clock. Only Ruby values are read: no native call.
+      # store's clock. Only Ruby values are read: no native call. Returns
+      # each pool's sample (for the alerts), written or not.
       def decided(store, lease, pools)
-        return unless on?
-
         at = lease.now
+        samples = []
         entries = pools.flat_map do |pool, (counts, busy), verdict|
           quantity = lease.record(pool.name).quantity
-          sample = entry(pool.name, :sample, at, runnable: counts.runnable, capped: counts.capped ? true : false,
-                                                 running: counts.running, quantity: quantity, needed: verdict.needed,
-                                                 oldest_wait: counts.oldest_wait)
-          next [sample] unless new_change?(pool.name, quantity, verdict.send_quantity)
+          samples << entry(pool.name, :sample, at, runnable: counts.runnable, capped: counts.capped ? true : false,
+                                                   running: counts.running, quantity: quantity,
+                                                   needed: verdict.needed, over_max: verdict.over_max,
+                                                   oldest_wait: counts.oldest_wait)
+          next [samples.last] unless new_change?(pool.name, quantity, verdict.send_quantity)
 
-          [sample, entry(pool.name, :change, at, from: quantity, to: verdict.send_quantity, reason: verdict.reason,
-                                                 busy: busy.names, draining: busy.draining(verdict.needed),
-                                                 by: lease.holder)]
+          [samples.last, entry(pool.name, :change, at, from: quantity, to: verdict.send_quantity,
+                                                       reason: verdict.reason, busy: busy.names,
+                                                       draining: busy.draining(verdict.needed), by: lease.holder)]
         end
-        write(store, entries, prune_before: prune_due? ? at - @retention_ms : nil)
+        write(store, entries, prune_before: prune_due? ? at - @retention_ms : nil) if on?
+        samples
       rescue StandardError => e
         @log.failure(FAILED, e)
+        samples || []
+      end
+
+      # An alert went out (Runtime::Alerter).
+      def alerted(store, alert)
+        write(store, [entry(alert.pool, :alert, nil, kind: alert.kind.to_s, text: alert.text)]) if on?
       end
 
       # A Heroku call failed (its payload holds no secret: the native

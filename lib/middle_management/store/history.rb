@@ -4,26 +4,29 @@ module MiddleManagement
   module Store
     # One line of a pool's scaling history. `kind`: :sample (what a
     # decision saw), :change (what it sent), :error (a Heroku call that
-    # failed) or :confirmed (Heroku's answer). `at`: ms since the epoch on
+    # failed), :confirmed (Heroku's answer) or :alert (one that went out). `at`: ms since the epoch on
     # the store's clock; nil when written, for the store to stamp.
     # `figures`: a Hash of plain values (HistoryEntry::FIGURES).
     HistoryEntry = Struct.new(:pool, :kind, :at, :figures, keyword_init: true)
 
     # How the stores keep history entries: as text, read back checked.
     module History
-      KINDS = %i[sample change error confirmed].freeze
+      KINDS = %i[sample change error confirmed alert].freeze
       # What each kind carries. A sample: runnable (at least that many if
       # `capped`), running, the quantity Heroku confirmed, what the work
-      # needs and the oldest runnable job's wait in seconds (nil where the
-      # library cannot tell it cheaply). A change: from the confirmed
+      # needs, whether it asks for more than MAX_WORKERS (`over_max`) and
+      # the oldest runnable job's wait in seconds (nil where the library
+      # cannot tell it cheaply). A change: from the confirmed
       # quantity to what was sent, why, the busy and draining dynos, and
       # the process that decided. An error: Heroku's message (scrubbed of
-      # secrets before it reached Ruby) and status.
+      # secrets before it reached Ruby) and status. An alert: its kind
+      # (Alerts::KINDS) and words.
       FIGURES = {
-        sample: %i[runnable capped running quantity needed oldest_wait],
+        sample: %i[runnable capped running quantity needed over_max oldest_wait],
         change: %i[from to reason busy draining by],
         error: %i[message status],
-        confirmed: %i[quantity]
+        confirmed: %i[quantity],
+        alert: %i[kind text]
       }.freeze
 
       module_function

@@ -1,4 +1,5 @@
 require "time"
+require "middle_management/alerts"
 require "middle_management/store/history"
 require "middle_management/web/cost"
 require "middle_management/web/series"
@@ -35,9 +36,10 @@ module MiddleManagement
         status = @source.status
         now = @source.now_ms
         pools = pool_names(config, status).map { |name| pool(name, config, status, now) }
+        alerts = pools.flat_map { |pool| pool.delete(:alerts) }.sort_by { |alert| alert[:at] }
         { generated_at: iso(now), span: @span, dyno_price: config.dyno_price, enabled: status[:enabled],
           disabled_reason: status[:disabled_reason], dry_run: status[:dry_run] ? true : false, store: status[:store],
-          rate_limit_remaining: status[:rate_limit_remaining], alerts: [], pools: pools }
+          rate_limit_remaining: status[:rate_limit_remaining], alerts: alerts, pools: pools }
       end
 
       private
@@ -60,7 +62,8 @@ module MiddleManagement
           chart: Series.new(samples.select { |entry| entry.at >= span_from }, from: span_from, to: now).to_h,
           decisions: recent(history, :change, DECISIONS) { |figures| figures.slice(*Store::History::FIGURES[:change]) },
           errors: recent(history, :error, ERRORS) { |figures| figures.slice(:message, :status) },
-          cost: Cost.new(history, now: now, price: config.dyno_price, max_workers: max).to_h }
+          cost: Cost.new(history, now: now, price: config.dyno_price, max_workers: max).to_h,
+          alerts: Alerts.active(history, after_ms: config.alert_after * 1000).map { |alert| alert.merge(at: iso(alert[:at])) } }
       end
 
       def now_figures(status, last_sample)

@@ -13,6 +13,7 @@ module MiddleManagement
         table { border-collapse: collapse; margin: .4em 0 1em; } th, td { padding: 2px 8px; text-align: left; vertical-align: top; }
         th { background: #f3f3f3; } td.n { text-align: right; font-variant-numeric: tabular-nums; }
         .note { color: #555; } .alerts { border: 1px dashed #bbb; padding: .3em .6em; color: #555; }
+        .alerts.raised { border: 2px solid #c0392b; color: #222; } .alerts li { margin: .2em 0; }
         .legend .runnable { color: #c0392b; } .legend .workers { color: #2471a3; }
         nav a { margin-right: .8em; } nav a.current { font-weight: bold; text-decoration: none; color: #222; }
         .error { color: #a00; }
@@ -33,7 +34,7 @@ module MiddleManagement
           <body>
           <h1>Middle Management</h1>
           #{header}
-          <section class="alerts" id="alerts"><strong>Alerts</strong>: none yet (alerts will show here).</section>
+          #{alerts}
           #{@data[:pools].map { |pool| PoolSection.new(pool, span: @data[:span], base: @base, price: @data[:dyno_price]).to_s }.join("\n")}
           <p class="note">Read-only: nothing here changes the formation. The same data: <a href="#{h(@base)}/status.json?span=#{h(@data[:span])}">status.json</a>.</p>
           </body></html>
@@ -54,6 +55,19 @@ module MiddleManagement
                    "MIDDLE_MANAGEMENT_WEB_PASSWORD or MiddleManagement::Web.authorize open it."
         end
         lines.map { |line| %(<p class="note">#{line}</p>) }.join("\n")
+      end
+
+      # Until each clears (Alerts.active): the newest of each kind, per pool.
+      def alerts
+        raised = @data[:alerts]
+        if raised.empty?
+          return %(<section class="alerts" id="alerts"><strong>Alerts</strong>: none. A backlog stuck at ) +
+                 %(MAX_WORKERS, a job waiting longer than MIDDLE_MANAGEMENT_ALERT_AFTER or Heroku refusing the ) +
+                 %(token would show here until it clears.</section>)
+        end
+
+        items = raised.map { |alert| %(<li data-kind="#{h(alert[:kind])}">#{h(alert[:at])}: #{h(alert[:text])}</li>) }
+        %(<section class="alerts raised" id="alerts"><strong>Alerts</strong><ul>#{items.join}</ul></section>)
       end
 
       def h(value) = Rack::Utils.escape_html(value.to_s)

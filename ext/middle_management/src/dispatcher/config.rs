@@ -67,6 +67,8 @@ pub struct DispatcherConfig {
     pub count_interval: Duration,
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
+    /// Where alerts are posted (`Dispatcher::alert`), if anywhere: a secret.
+    pub alert_webhook: Option<String>,
 }
 
 impl DispatcherConfig {
@@ -145,6 +147,7 @@ mod tests {
             count_interval: Duration::ZERO,
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
+            alert_webhook: None,
         };
         assert!(!config.is_valid());
     }

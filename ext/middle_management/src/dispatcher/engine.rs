@@ -5,6 +5,7 @@
 //! is decided app-wide under the store's lease (`crate::decision`): this
 //! loop never second-guesses it.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -15,6 +16,7 @@ use tokio::sync::Notify;
 use tokio::time::{sleep_until, Instant};
 
 use super::api::FormationApi;
+use super::event::{Event, Level};
 use super::outbox::Outbox;
 use super::pool::Pool;
 use super::request::{Answer, Request};
@@ -22,11 +24,13 @@ use super::signal::Signal;
 use super::status::{PoolStatus, Status};
 use super::wakes::Wakes;
 use crate::backoff::Backoff;
+use crate::webhook::Webhook;
 
 mod calls;
 
 const RETRY_BASE: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(120);
+const ALERTS_IN_FLIGHT: usize = 4;
 
 pub(crate) struct Flusher {
     done: Arc<Signal>,
@@ -52,6 +56,10 @@ pub(crate) enum Input {
         timeout: Duration,
         looks: bool,
     },
+    /// Post an alert to the webhook.
+    Alert {
+        text: String,
+    },
     Shutdown,
 }
 
@@ -71,6 +79,10 @@ pub(crate) struct Engine<A> {
     /// Flushes waiting for every pool to settle, each until its deadline.
     flushers: Vec<Flusher>,
     rng: u64,
+    webhook: Option<Arc<Webhook>>,
+    /// Alerts being posted now: past ALERTS_IN_FLIGHT, more are dropped
+    /// (and said), so a webhook that hangs holds no memory.
+    alerts_in_flight: Arc<AtomicUsize>,
 }
 
 impl<A: FormationApi> Engine<A> {
@@ -100,7 +112,15 @@ impl<A: FormationApi> Engine<A> {
             gate: Duration::ZERO,
             flushers: Vec::new(),
             rng: seed ^ u64::from(std::process::id()) | 1,
+            webhook: None,
+            alerts_in_flight: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Alerts go to `webhook` (`Dispatcher::alert`).
+    pub fn with_webhook(mut self, webhook: Option<Arc<Webhook>>) -> Self {
+        self.webhook = webhook;
+        self
     }
 
     /// `urgent` is notified after inputs that must not wait while the loop
@@ -182,8 +202,48 @@ impl<A: FormationApi> Engine<A> {
                 deadline: now + timeout,
                 looks,
             }),
+            Input::Alert { text } => self.post_alert(text),
             Input::Shutdown => {}
         }
+    }
+
+    /// On a task of its own: a webhook that is slow or down never holds
+    /// up a call or a decision. Its outcome is a log line.
+    fn post_alert(&mut self, text: String) {
+        let Some(webhook) = self.webhook.clone() else {
+            return;
+        };
+        let outbox = self.outbox.clone();
+        if self.alerts_in_flight.load(Ordering::Relaxed) >= ALERTS_IN_FLIGHT {
+            outbox.event(Event::Notice {
+                level: Level::Warn,
+                message: format!(
+                    "an alert was not posted: {ALERTS_IN_FLIGHT} are still on their way to {}",
+                    webhook.host()
+                ),
+            });
+            return;
+        }
+        let in_flight = self.alerts_in_flight.clone();
+        let wakes = self.wakes.clone();
+        in_flight.fetch_add(1, Ordering::Relaxed);
+        tokio::spawn(async move {
+            let event = match webhook.post(&text).await {
+                Ok(()) => Event::Notice {
+                    level: Level::Debug,
+                    message: format!("posted the alert to the webhook at {}", webhook.host()),
+                },
+                Err(problem) => Event::Notice {
+                    level: Level::Warn,
+                    message: format!(
+                        "could not post the alert to MIDDLE_MANAGEMENT_ALERT_WEBHOOK_URL: {problem}"
+                    ),
+                },
+            };
+            outbox.event(event);
+            in_flight.fetch_sub(1, Ordering::Relaxed);
+            wakes.notify.notify_one(); // a flush may be waiting for it
+        });
     }
 
     fn stop(&mut self) {
@@ -257,13 +317,15 @@ impl<A: FormationApi> Engine<A> {
     }
 
     /// Flush waiters are released once every pool has settled (see
-    /// `Pool::settled`), and given up at their deadline.
+    /// `Pool::settled`) and no alert is on its way (an exiting process
+    /// posts its last one), and given up at their deadline.
     fn answer_flushers(&mut self) {
         let now = self.now();
         let pools = &self.pools;
+        let posting = self.alerts_in_flight.load(Ordering::Relaxed) > 0;
         self.flushers.retain(|f| {
             let looks_until = f.looks.then_some(f.deadline);
-            if pools.iter().all(|p| p.settled(looks_until)) {
+            if !posting && pools.iter().all(|p| p.settled(looks_until)) {
                 f.done.set();
             } else if f.deadline <= now {
                 f.done.interrupt();

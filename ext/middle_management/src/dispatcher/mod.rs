@@ -44,6 +44,7 @@ pub use status::{PoolStatus, Status};
 use wakes::Wakes;
 
 use crate::heroku::{Client, ClientConfig, HerokuError};
+use crate::webhook::Webhook;
 
 struct Shared {
     wakes: Arc<Wakes>,
@@ -98,6 +99,21 @@ impl Dispatcher {
         let engine_urgent = urgent.clone();
         let origin = tokio::time::Instant::now();
         let wakes = Arc::new(Wakes::new(count, origin));
+        let webhook = config
+            .alert_webhook
+            .as_deref()
+            .map(|url| Webhook::new(url, config.connect_timeout, config.request_timeout));
+        let webhook = match webhook {
+            Some(Err(problem)) => {
+                outbox.event(Event::Notice {
+                    level: Level::Error,
+                    message: format!("alerts will not be posted to the webhook: {problem}"),
+                });
+                None
+            }
+            Some(Ok(webhook)) => Some(Arc::new(webhook)),
+            None => None,
+        };
         let engine = Engine::new(
             api,
             pools,
@@ -107,7 +123,8 @@ impl Dispatcher {
             status.clone(),
             dry_run,
             origin,
-        );
+        )
+        .with_webhook(webhook);
         std::thread::Builder::new()
             .name("middle_management".into())
             .spawn(move || {
@@ -158,6 +175,12 @@ impl Dispatcher {
     /// a process that has gone is still served.
     pub fn watch(&self) -> bool {
         self.urgent(Input::Watch)
+    }
+
+    /// Posts `text` to the alerts' webhook, if one is set, on the
+    /// dispatcher's thread: never waits for it. Ruby decided that it is due.
+    pub fn alert(&self, text: String) -> bool {
+        self.urgent(Input::Alert { text })
     }
 
     /// Ruby's answer to a [`Request`] for `pool`.

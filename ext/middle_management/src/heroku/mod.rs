@@ -25,3 +25,4 @@ pub use config::ClientConfig;
 pub use credentials::{Credentials, Secret};
 pub use error::HerokuError;
 pub use formation::{Formation, Reply};
+pub(crate) use redact::error_chain;

@@ -14,6 +14,7 @@ use magnus::{prelude::*, Error, IntoValue, RArray, RClass, RModule, RStruct, Rub
 use super::errors::gem_error;
 use crate::decision::{AppVerdict, Counts, PoolInput, Verdict};
 use crate::dispatcher::Request;
+use crate::policy::Reason;
 
 /// The Structs of `Internal::Bridge` the extension reads or builds, with
 /// their members in order.
@@ -68,6 +69,7 @@ const STRUCTS: [(&str, &[&str]); 9] = [
             "send_quantity",
             "memory",
             "look_again_in",
+            "over_max",
         ],
     ),
     (
@@ -80,6 +82,7 @@ const STRUCTS: [(&str, &[&str]); 9] = [
             "count_interval",
             "connect_timeout",
             "request_timeout",
+            "alert_webhook_url",
         ],
     ),
     (
@@ -255,5 +258,6 @@ fn pool_verdict(ruby: &Ruby, v: &Verdict) -> Result<Value, Error> {
         v.look_again_in
             .map(|d| d.as_secs_f64())
             .into_value_with(ruby),
+        v.reason == Reason::Maximum,
     ))
 }

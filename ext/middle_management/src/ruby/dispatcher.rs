@@ -58,6 +58,12 @@ impl RbDispatcher {
         guarded("watch", || Ok(self.dispatcher.watch()))
     }
 
+    /// Posts `text` to the alerts' webhook, if one is set, from the
+    /// dispatcher's thread; returns at once.
+    pub fn alert(&self, text: String) -> Result<bool, Error> {
+        guarded("alert", || Ok(self.dispatcher.alert(text)))
+    }
+
     /// Every pool decides now and checks Heroku (the Scheduler task).
     pub fn check(&self) -> Result<bool, Error> {
         guarded("check", || Ok(self.dispatcher.check()))

@@ -33,6 +33,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
     class.define_method("wake", method!(RbDispatcher::wake, 2))?;
     class.define_method("watch", method!(RbDispatcher::watch, 0))?;
     class.define_method("check", method!(RbDispatcher::check, 0))?;
+    class.define_method("alert", method!(RbDispatcher::alert, 1))?;
     class.define_method("next_message", method!(RbDispatcher::next_message, 1))?;
     class.define_method("count_caps", method!(RbDispatcher::count_caps, 0))?;
     class.define_method("decide", method!(RbDispatcher::decide, 1))?;

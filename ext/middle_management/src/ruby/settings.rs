@@ -49,6 +49,7 @@ pub fn dispatcher_config(ruby: &Ruby, settings: Value) -> Result<DispatcherConfi
         count_interval: seconds(settings, "count_interval")?,
         connect_timeout: seconds(settings, "connect_timeout")?,
         request_timeout: seconds(settings, "request_timeout")?,
+        alert_webhook: member(settings, "alert_webhook_url")?,
     })
 }
 
