@@ -130,7 +130,8 @@ RSpec.describe "alerts posted to a webhook", time_limit: 120 do
     await("a second refusal in the history", timeout: 30, saw: -> { history(:error) }) { history(:error).size >= 2 }
 
     expect(hook.posts.size).to eq(1)
-    expect(post.body["text"]).to start_with("Heroku refused the API token (MIDDLE_MANAGEMENT_HEROKU_API_KEY), so worker")
+    expect(post.body["text"]).to eq("Heroku refused the API token (MIDDLE_MANAGEMENT_HEROKU_API_KEY), so worker cannot " \
+                                    "be scaled: Heroku said 401 unauthorized: Invalid credentials provided.")
     expect(post.body["text"]).not_to include("hk-revoked-token")
   end
 end

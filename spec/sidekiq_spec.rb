@@ -178,12 +178,15 @@ RSpec.describe "Sidekiq integration" do
     counts = sidekiq_backend.count(everything)
     expect([counts.runnable, counts.running]).to eq([3 + 2 + 2, 1])
     expect(counts.next_run_in).to be_within(5).of(120)
+    expect(counts.oldest_wait).to be_within(2).of(5) # the retry that came due 5 s ago
     counts = sidekiq_backend.count(default_only)
     expect([counts.runnable, counts.running]).to eq([3 + 1, 1])
     expect(counts.next_run_in).to be_within(5).of(600)
+    expect(counts.oldest_wait).to be_within(2).of(5)
     counts = sidekiq_backend.count(not_default)
     expect([counts.runnable, counts.running]).to eq([2 + 1, 0])
     expect(counts.next_run_in).to be_within(5).of(120)
+    expect(counts.oldest_wait).to be_within(1).of(1) # the scheduled job due a second ago
   ensure
     release&.push(true)
     join_within(running, "the busy job to end") if running
@@ -203,6 +206,7 @@ RSpec.describe "Sidekiq integration" do
     counts = sidekiq_backend.count(mailers)
     expect(counts.runnable).to eq(MiddleManagement::Backends::Sidekiq::Counting::SCAN_LIMIT / 2)
     expect(counts.capped).to be(true)
+    expect(counts.oldest_wait).to be_within(5).of(60)
     expect(middle_management_log).to include("pool worker takes some queues only: its count read the first 500 jobs")
     everything = sidekiq_backend.count(MiddleManagement::Configuration::Pool.new("worker"))
     expect([everything.runnable, everything.capped]).to eq([600, false]) # ZCOUNT: exact at any size

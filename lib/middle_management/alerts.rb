@@ -51,8 +51,8 @@ module MiddleManagement
                       "(MIDDLE_MANAGEMENT_ALERT_AFTER is #{span(after_ms)})")
     end
 
-    # From a failed call's notification payload: its status and message
-    # (scrubbed of the token by the native client).
+    # From a failed call's notification payload: its status and Heroku's
+    # words (scrubbed of the token by the native client).
     def refused(pool, status, message)
       return nil unless REFUSALS.include?(status)
 

@@ -12,7 +12,7 @@ module MiddleManagement
     # `capped`: the runnable count stopped at the cap it was asked for (there
     # are at least that many); `count(pool, cap:)` may count no further.
     # `oldest_wait`: seconds the oldest runnable job has waited, where the
-    # library tells it in the same query (nil otherwise), for the history.
+    # library tells it cheaply (nil otherwise), for the history and alerts.
     Counts = Struct.new(:runnable, :running, :next_run_in, :busy_dynos, :capped, :oldest_wait, keyword_init: true)
 
     # Every library's counts for `pool`, summed. A library that cannot count

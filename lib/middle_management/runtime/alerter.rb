@@ -58,7 +58,7 @@ module MiddleManagement
         pool = Array(payload[:pools]).first or return
         return unless Alerts::REFUSALS.include?(payload[:status])
 
-        check(store, store.now_ms, pool, :refused) { Alerts.refused(pool, payload[:status], payload[:message]) }
+        check(store, store.now_ms, pool, :refused) { Alerts.refused(pool, payload[:status], payload[:error]) }
       rescue StandardError => e
         @log.failure(FAILED, e)
       end

@@ -4,14 +4,26 @@ module MiddleManagement
   module Store
     # One line of a pool's scaling history. `kind`: :sample (what a
     # decision saw), :change (what it sent), :error (a Heroku call that
-    # failed), :confirmed (Heroku's answer) or :alert (one that went out). `at`: ms since the epoch on
-    # the store's clock; nil when written, for the store to stamp.
+    # failed), :confirmed (Heroku's answer) or :alert (one that went out).
+    # `at`: ms since the epoch on the store's clock; nil when written, for
+    # the store to stamp.
     # `figures`: a Hash of plain values (HistoryEntry::FIGURES).
-    HistoryEntry = Struct.new(:pool, :kind, :at, :figures, keyword_init: true)
+    HistoryEntry = Struct.new(:pool, :kind, :at, :figures, keyword_init: true) do
+      # Without the keywords' cost, for reading a week of rows back.
+      def self.of(pool, kind, at, figures)
+        entry = allocate
+        entry.pool = pool
+        entry.kind = kind
+        entry.at = at
+        entry.figures = figures
+        entry
+      end
+    end
 
     # How the stores keep history entries: as text, read back checked.
     module History
       KINDS = %i[sample change error confirmed alert].freeze
+      KIND_NAMES = KINDS.to_h { |kind| [kind.to_s, kind] }.freeze
       # What each kind carries. A sample: runnable (at least that many if
       # `capped`), running, the quantity Heroku confirmed, what the work
       # needs, whether it asks for more than MAX_WORKERS (`over_max`) and
@@ -37,7 +49,7 @@ module MiddleManagement
       # version of the gem wrote (edited by hand, cut short): a page of
       # history skips it rather than failing.
       def decode(pool, kind, at, text)
-        kind = KINDS.find { |known| known.to_s == kind.to_s } or return nil
+        kind = KIND_NAMES[kind.to_s] or return nil
         figures = JSON.parse(text.to_s, symbolize_names: true)
         return nil unless figures.is_a?(Hash)
 
@@ -55,9 +67,9 @@ module MiddleManagement
         raise JSON::ParserError, "rows and figures differ" unless all.size == rows.size
 
         rows.each_with_index.filter_map do |(kind, at, _text), index|
-          kind = KINDS.find { |known| known.to_s == kind.to_s } or next
+          kind = KIND_NAMES[kind.to_s] or next
           figures = all[index]
-          HistoryEntry.new(pool: pool, kind: kind, at: Integer(at), figures: figures) if figures.is_a?(Hash)
+          HistoryEntry.of(pool, kind, Integer(at), figures) if figures.is_a?(Hash)
         end
       rescue JSON::ParserError, ArgumentError, TypeError
         rows.filter_map { |kind, at, text| decode(pool, kind, at, text) }

@@ -90,6 +90,8 @@ impl RbEvent {
                     ruby.to_symbol(error.kind()).into_value_with(ruby),
                 )?;
                 set("status", error.status().into_value_with(ruby))?;
+                // Heroku's own words, scrubbed of the token like the line.
+                set("error", error.to_string().into_value_with(ruby))?;
                 set("error_id", error.id().into_value_with(ruby))?;
                 let retry_in = retry_in.map(|d| d.as_secs_f64());
                 set("retry_in", retry_in.into_value_with(ruby))?;

@@ -21,6 +21,9 @@ module MiddleManagement
         # A pool that takes some queues only must read the sorted sets' jobs
         # to see their queues: this many from each end, at most, per count.
         SCAN_LIMIT = 500
+        # The oldest job's wait is read from this many of the pool's queues at
+        # most (Sidekiq's queue latency: one LRANGE of the queue's end each).
+        LATENCY_QUEUES = 20
 
         module_function
 
@@ -31,18 +34,28 @@ module MiddleManagement
           runnable = 0
           next_run_at = nil
           truncated = false
+          waits = []
           SORTED_SETS.each do |set|
-            due, upcoming, stopped = scan_sorted_set(set, pool, now)
+            due, upcoming, stopped, earliest_due = scan_sorted_set(set, pool, now)
             runnable += due
             next_run_at = [next_run_at, upcoming].compact.min
             truncated ||= stopped
+            waits << now - earliest_due if earliest_due # due, and not yet moved to its queue
           end
-          runnable += queue_lengths.sum { |queue, size| pool.covers?(queue) ? size : 0 }
+          queued = queue_lengths.select { |queue, size| size.positive? && pool.covers?(queue) }
+          runnable += queued.values.sum
+          waits.concat(latencies(queued.keys))
           note_truncated(pool) if truncated
           here = Worker::Dyno.current&.name
           busy = busy_elsewhere(pool) + running_here.call.select { |queue| pool.covers?(queue) }.map { here }
           Counts.new(runnable: runnable, running: busy.size, next_run_in: next_run_at && [next_run_at - now, 0.0].max,
-                     busy_dynos: busy, capped: truncated)
+                     busy_dynos: busy, capped: truncated, oldest_wait: waits.max&.clamp(0.0, nil))
+        end
+
+        # Seconds the oldest job of each queue has waited, by Sidekiq's own
+        # reading of its `enqueued_at`.
+        def latencies(queues)
+          queues.first(LATENCY_QUEUES).map { |queue| ::Sidekiq::Queue.new(queue).latency.to_f }
         end
 
         def queue_lengths
@@ -50,20 +63,23 @@ module MiddleManagement
         end
 
         # [jobs due now in the pool's queues, time the earliest later one is
-        # due, whether the walk stopped at SCAN_LIMIT with more to see]. Every
-        # queue: ZCOUNT, O(log n); some queues only: a bounded walk.
+        # due, whether the walk stopped at SCAN_LIMIT with more to see, time
+        # the earliest due one came due]. Every queue: ZCOUNT, O(log n);
+        # some queues only: a bounded walk.
         def scan_sorted_set(set, pool, now)
           every_queue = pool.queues.nil? && pool.excluded_queues.empty?
           ::Sidekiq.redis do |conn|
             if every_queue
               upcoming = by_score(conn, set, "(#{now}", "+inf", 1).first
-              [conn.zcount(set, "-inf", now.to_s).to_i, upcoming&.last, false]
+              earliest = by_score(conn, set, "-inf", now.to_s, 1).first
+              [conn.zcount(set, "-inf", now.to_s).to_i, upcoming&.last, false, earliest&.last]
             else
               due = by_score(conn, set, "-inf", now.to_s, SCAN_LIMIT)
               later = by_score(conn, set, "(#{now}", "+inf", SCAN_LIMIT)
               upcoming = later.find { |json, _at| covered?(pool, json) }
               stopped = due.size == SCAN_LIMIT || (upcoming.nil? && later.size == SCAN_LIMIT)
-              [due.count { |json, _at| covered?(pool, json) }, upcoming&.last, stopped]
+              ours = due.select { |json, _at| covered?(pool, json) }
+              [ours.size, upcoming&.last, stopped, ours.first&.last]
             end
           end
         end
