@@ -88,8 +88,8 @@ RSpec.describe "the page in a browser" do
     # The decisions with their reasons (up to 3, then down to 1), the cost lines, the alerts' place.
     worker = seen["decisions"]["worker"]
     changes = worker.map { |cells| cells[1] } # newest first
-    expect(changes).to include("3 → 1", "? → 3")
-    expect(changes.index("3 → 1")).to be < changes.index("? → 3")
+    expect(changes).to include("3 → 1", "unknown → 3")
+    expect(changes.index("3 → 1")).to be < changes.index("unknown → 3")
     expect(worker.map { |cells| cells[2] }).to all(match(/\w/))
     expect(seen["decisions"]["urgent_worker"].map { |cells| cells[1] }.last).to match(/→ 1\z/)
     seen["cost"].each_value do |text|

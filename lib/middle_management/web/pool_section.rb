@@ -51,16 +51,17 @@ module MiddleManagement
       def cost
         cost = @pool[:cost]
         rows = { "Today (UTC)" => cost[:today], "Last 7 days" => cost[:week] }.map do |label, window|
-          [h(label), h(format("%.3f", window[:dyno_hours])), h(dollars(window[:cost])),
+          [h(label), h(covered(window[:hours])), h(format("%.3f", window[:dyno_hours])), h(dollars(window[:cost])),
            h(window[:max_workers_dyno_hours] ? format("%.3f", window[:max_workers_dyno_hours]) : "—"),
            h(window[:max_workers_cost] ? dollars(window[:max_workers_cost]) : "—")]
         end
-        table(["", "Dyno-hours", "Cost", "Dyno-hours at MAX_WORKERS always on", "Its cost"], rows, css: "cost")
+        table(["", "History covers", "Dyno-hours", "Cost", "Dyno-hours at MAX_WORKERS always on", "Its cost"],
+              rows, css: "cost")
       end
 
       def decisions
         rows = @pool[:decisions].map do |change|
-          [h(change[:at]), h("#{change[:from].nil? ? "?" : change[:from]} → #{change[:to]}"), h(change[:reason]),
+          [h(change[:at]), h("#{change[:from].nil? ? "unknown" : change[:from]} → #{change[:to]}"), h(change[:reason]),
            h(list(change[:busy])), h(list(change[:draining])), h(change[:by])]
         end
         return %(<p class="note decisions">No decision changed the formation in the last 7 days.</p>) if rows.empty?
@@ -83,6 +84,15 @@ module MiddleManagement
       end
 
       def list(values) = Array(values).empty? ? "none" : Array(values).join(", ")
+
+      # How much of the window the history knows the formation for.
+      def covered(hours)
+        seconds = hours * 3600
+        if seconds < 120 then "#{seconds.round} s"
+        elsif seconds < 7200 then "#{(seconds / 60).round} min"
+        else format("%.1f h", hours)
+        end
+      end
 
       # Cents, and tenths of a cent below a dollar: a few minutes of one dyno still shows.
       def dollars(amount) = amount < 1 ? format("$%.3f", amount) : format("$%.2f", amount)
