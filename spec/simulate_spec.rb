@@ -21,7 +21,8 @@ RSpec.describe "middle_management simulate" do
     output, status = simulate(trace("enqueued_at,duration\n0,60\n0,60\n0,60\n"), "--json", "--api-throttle", "10")
     expect(status).to be_success, output
     report = JSON.parse(output)
-    expect(report.keys).to eq(%w[dyno_hours cost wait_p50 wait_p95 wait_max calls max_calls_per_hour peak_workers killed])
+    expect(report.keys).to eq(%w[dyno_hours cost wait_p50 wait_p95 wait_max calls max_calls_per_hour peak_workers killed
+                                 lost unfinished])
     # Three dynos from the first call to the end of their jobs, the 30 s boot included.
     expect(report).to include("dyno_hours" => be_within(1e-9).of(3 * 90 / 3600.0), "wait_max" => 30.0,
                               "calls" => 2, "peak_workers" => 3, "killed" => 0)
@@ -57,6 +58,48 @@ RSpec.describe "middle_management simulate" do
     end
     expect(reports.transform_values { |r| r["killed"] }).to eq("ours" => 0, "hirefire" => 2, "judoscale" => 0)
     expect(reports["judoscale"]["wait_max"]).to be > reports["ours"]["wait_max"] # one dyno, then one more every 3 minutes
+  end
+
+  it "ends on every trace with every strategy, however often a strategy kills a long job" do
+    # Judoscale's model stops a dyno after ten calm minutes, busy or not: the
+    # 700 s job is stopped each time it runs, until it is given up. (The
+    # hour-long one runs on the dyno its scale-downs keep.)
+    path = trace("enqueued_at,duration\n0,700\n0,10\n60,3600\n")
+    reports = %w[ours always-on clairvoyant hirefire judoscale].to_h do |strategy|
+      output, status = simulate(path, "--json", "--strategy", strategy)
+      expect(status).to be_success, output
+      [strategy, JSON.parse(output)]
+    end
+    expect(reports["judoscale"]).to include("killed" => MiddleManagement::Internal::Native::MAX_ATTEMPTS, "lost" => 1,
+                                            "unfinished" => 0)
+    expect(reports.except("judoscale").transform_values { |r| r.values_at("lost", "unfinished") }.values.uniq).to eq([[0, 0]])
+    table, = simulate(path, "--strategy", "judoscale")
+    expect(table).to include("jobs given up       1 (stopped 25 times, as Delayed Job gives up)")
+  end
+
+  it "stops at SIGTERM, even within the native replay" do
+    # A job no worker may take (MAX_WORKERS 0), looked at every millisecond
+    # of virtual time until the replay gives up a day later: some 86 million
+    # decisions, tens of seconds of replay. (What `middle_management
+    # simulate` calls, without the trace to read first.)
+    simulator = start_child({}, RbConfig.ruby, "-e", <<~RUBY)
+      $LOAD_PATH.unshift #{File.expand_path("../lib", __dir__).inspect}
+      require "middle_management"
+      config = MiddleManagement::Configuration.new
+      { heroku_app: "simulation", heroku_api_key: "none", dry_run: true, max_workers: 0, count_interval: 0.001 }
+        .each { |name, value| config.public_send(:"\#{name}=", value) }
+      options = MiddleManagement::Internal::Bridge::Simulation.new(strategy: "ours", boot_time: 30.0, grace: 30.0, price: 0.03)
+      $stdout.puts "replaying"
+      $stdout.flush
+      MiddleManagement::Internal::Native.simulate(config.native_settings, [0.0, 0.0, 1.0], options)
+      $stdout.puts "replayed"
+    RUBY
+    await("the simulator to start its replay", saw: -> { simulator.output }) { simulator.output.include?("replaying") }
+    sleep 0.5 # into the replay
+    Process.kill("TERM", simulator.pid)
+    status = simulator.wait("the simulator to stop at SIGTERM", timeout: 5)
+    expect(status.termsig).to eq(Signal.list["TERM"]), "#{status.inspect}: #{simulator.output}"
+    expect(simulator.output).not_to include("replayed")
   end
 
   it "names the line, the column or the flag that is wrong" do

@@ -92,8 +92,21 @@ module MiddleManagement
           job wait            p50 #{seconds(r[:wait_p50])}, p95 #{seconds(r[:wait_p95])}, max #{seconds(r[:wait_max])}
           formation calls     #{r[:calls]} (at most #{r[:max_calls_per_hour]} in an hour)
           peak workers        #{r[:peak_workers]}
-          jobs killed         #{r[:killed]} (stopped mid-run by a scale-down)
+          jobs killed         #{r[:killed]} (stopped mid-run by a scale-down; each runs again)
         TEXT
+          .then { |text| text + fates(r) }
+      end
+
+      # Said only when it happened: a strategy that kills a job over and over.
+      def fates(r)
+        lines = []
+        if r[:lost].positive?
+          lines << ["jobs given up", "#{r[:lost]} (stopped #{Internal::Native::MAX_ATTEMPTS} times, as Delayed Job gives up)"]
+        end
+        if r[:unfinished].positive?
+          lines << ["jobs never done", "#{r[:unfinished]} (the replay ends a day after the last job was due to end)"]
+        end
+        lines.map { |label, text| "#{label.ljust(20)}#{text}\n" }.join
       end
 
       def seconds(value) = format("%.1f s", value)

@@ -24,6 +24,7 @@ pub fn init(ruby: &Ruby) -> Result<(), Error> {
         .define_module("Internal")?
         .define_module("Native")?;
     native.define_singleton_method("crate_version", function!(crate_version, 0))?;
+    native.const_set("MAX_ATTEMPTS", crate::simulation::MAX_ATTEMPTS)?;
     native.define_singleton_method("simulate", function!(simulation::simulate, 3))?;
     let report = native.define_class("SimulationReport", ruby.class_object())?;
     report.define_method("to_h", method!(simulation::RbReport::to_h, 0))?;

@@ -4,12 +4,14 @@
 //! `Bridge::Settings` a Configuration builds for a dispatcher, the options
 //! a `Bridge::Simulation`; the trace comes flat.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use magnus::{Error, RHash, Ruby, Value};
 
 use super::bridge::{self, Kind};
-use super::errors::configuration_error;
+use super::errors::{configuration_error, gem_error};
+use super::gvl::without_gvl;
 use super::settings::{dispatcher_config, member, seconds};
 use crate::simulation::{self, HerokuParams, HireFire, Job, Judoscale, Report, Settings, Strategy};
 
@@ -34,6 +36,8 @@ impl RbReport {
         hash.aset(ruby.to_symbol("max_calls_per_hour"), r.max_calls_per_hour)?;
         hash.aset(ruby.to_symbol("peak_workers"), r.peak_workers)?;
         hash.aset(ruby.to_symbol("killed"), r.killed)?;
+        hash.aset(ruby.to_symbol("lost"), r.lost)?;
+        hash.aset(ruby.to_symbol("unfinished"), r.unfinished)?;
         Ok(hash)
     }
 }
@@ -105,7 +109,18 @@ pub fn simulate(
             duration: to_ms(j[2]),
         })
         .collect();
-    Ok(RbReport(simulation::simulate(&jobs, &settings, strategy)))
+    // Without the GVL, so that a signal (Ctrl-C, SIGTERM) is handled: Ruby
+    // sets `stop`, the replay returns at its next step, and the signal's
+    // exception is raised as the call returns.
+    let stop = AtomicBool::new(false);
+    let report = without_gvl(
+        || simulation::simulate_until(&jobs, &settings, strategy, &stop),
+        || stop.store(true, Ordering::Relaxed),
+    )
+    .flatten();
+    report
+        .map(RbReport)
+        .ok_or_else(|| gem_error(String::from("the simulation was interrupted")))
 }
 
 fn ms(duration: Duration) -> u64 {

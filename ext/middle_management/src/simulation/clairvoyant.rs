@@ -5,7 +5,7 @@
 //! as `concurrency` allows. No formation calls are counted: it is a bound,
 //! not a strategy Heroku's API could follow.
 
-use super::{Job, Report, Settings};
+use super::{Fates, Job, Report, Settings};
 
 pub fn simulate(jobs: &[Job], settings: &Settings) -> Report {
     let boot = settings.heroku.boot_ms;
@@ -50,6 +50,6 @@ pub fn simulate(jobs: &[Job], settings: &Settings) -> Report {
         vec![0; jobs.len()],
         &[],
         peak,
-        0,
+        Fates::default(),
     )
 }

@@ -4,6 +4,11 @@
 //! floors), made when the gem would make them: at every job change (no more
 //! often than the news gap), when a verdict says to look again, and every
 //! `count_interval`. Pure: no clock, no I/O.
+//!
+//! Every replay ends, whatever the strategy does to the jobs: a job killed
+//! MAX_ATTEMPTS times is given up (Delayed Job's default), and the replay
+//! stops a day after the last job could have ended on time, counting what
+//! never finished. A caller may stop it sooner (`simulate_until`).
 
 mod clairvoyant;
 mod heroku_model;
@@ -11,6 +16,7 @@ mod peers;
 mod report;
 
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crate::decision::{self, Counts, Occasion, Record, Why};
@@ -20,7 +26,13 @@ use heroku_model::Dynos;
 pub use heroku_model::HerokuParams;
 pub use peers::{HireFire, Judoscale};
 use peers::{Memory, Queue};
-pub use report::Report;
+pub use report::{Fates, Report};
+
+/// A job stopped this often by scale-downs is given up, as Delayed Job
+/// gives up after `max_attempts` (25 by default).
+pub const MAX_ATTEMPTS: u32 = 25;
+/// The replay ends this long after the last job could have ended on time.
+const OVERTIME_MS: u64 = 86_400_000;
 
 /// One job of the trace, in ms from the trace's start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,9 +65,20 @@ pub struct Settings {
 }
 
 pub fn simulate(jobs: &[Job], settings: &Settings, strategy: Strategy) -> Report {
+    simulate_until(jobs, settings, strategy, &AtomicBool::new(false))
+        .expect("a replay nobody stops ends by itself")
+}
+
+/// As `simulate`, but None once `stop` is set (checked at every step).
+pub fn simulate_until(
+    jobs: &[Job],
+    settings: &Settings,
+    strategy: Strategy,
+    stop: &AtomicBool,
+) -> Option<Report> {
     match strategy {
-        Strategy::Clairvoyant => clairvoyant::simulate(jobs, settings),
-        _ => Run::new(jobs, settings, strategy).play(),
+        Strategy::Clairvoyant => Some(clairvoyant::simulate(jobs, settings)),
+        _ => Run::new(jobs, settings, strategy).play(stop),
     }
 }
 
@@ -72,8 +95,14 @@ struct Run<'a> {
     scheduled: BTreeSet<(u64, usize)>,
     arrived: usize,
     started_at: Vec<Option<u64>>,
+    /// Times each job was stopped mid-run.
+    attempts: Vec<u32>,
     finished: usize,
     killed: u64,
+    /// Jobs given up after MAX_ATTEMPTS.
+    lost: usize,
+    /// When the replay ends, done or not.
+    horizon: u64,
     calls: Vec<(u64, u32)>,
     record: Record,
     /// Dynos numbered above this take no job (they drain).
@@ -105,8 +134,16 @@ impl<'a> Run<'a> {
             scheduled: BTreeSet::new(),
             arrived: 0,
             started_at: vec![None; jobs.len()],
+            attempts: vec![0; jobs.len()],
             finished: 0,
             killed: 0,
+            lost: 0,
+            horizon: jobs
+                .iter()
+                .map(|j| j.due_at.saturating_add(j.duration))
+                .max()
+                .unwrap_or(0)
+                .saturating_add(OVERTIME_MS),
             calls: Vec::new(),
             // The dispatcher reads Heroku's formation before its first call:
             // no workers, at the trace's start.
@@ -127,15 +164,19 @@ impl<'a> Run<'a> {
         }
     }
 
-    fn play(mut self) -> Report {
+    fn play(mut self, stop: &AtomicBool) -> Option<Report> {
         if let Strategy::AlwaysOn(n) = self.strategy {
             self.call(n);
         }
         loop {
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
             self.step();
-            // Done when every job has run and nothing more would change: for
-            // ours, once the formation has settled after the last job.
-            let done = self.finished == self.jobs.len();
+            // Done when every job has run (or was given up) and nothing
+            // more would change: for ours, once the formation has settled
+            // after the last job.
+            let done = self.finished + self.lost == self.jobs.len();
             let settled = match self.strategy {
                 Strategy::Ours => !self.news && self.look_at.is_none(),
                 Strategy::HireFire(_) | Strategy::Judoscale(_) => {
@@ -143,25 +184,30 @@ impl<'a> Run<'a> {
                 }
                 _ => true,
             };
-            if done && settled {
+            if done && settled || self.now >= self.horizon {
                 break;
             }
             match self.next_time() {
-                Some(next) => self.now = next.max(self.now),
+                Some(next) => self.now = next.max(self.now).min(self.horizon),
                 None => break,
             }
         }
         let waits = (0..self.jobs.len())
             .filter_map(|i| self.started_at[i].map(|s| s.saturating_sub(self.jobs[i].due_at)))
             .collect();
-        Report::new(
+        let fates = Fates {
+            killed: self.killed,
+            lost: self.lost as u64,
+            unfinished: (self.jobs.len() - self.finished - self.lost) as u64,
+        };
+        Some(Report::new(
             self.formation.billed_until(self.now),
             self.settings.price_per_dyno_hour,
             waits,
             &self.calls,
             self.formation.peak(),
-            self.killed,
-        )
+            fates,
+        ))
     }
 
     /// Everything that happens at `now`.
@@ -182,7 +228,12 @@ impl<'a> Run<'a> {
         for kill in killed {
             self.killed += 1;
             self.started_at[kill.job] = None;
-            self.runnable.insert((kill.at, kill.job));
+            self.attempts[kill.job] += 1;
+            if self.attempts[kill.job] >= MAX_ATTEMPTS {
+                self.lost += 1;
+            } else {
+                self.runnable.insert((kill.at, kill.job));
+            }
         }
         self.dispatch();
         if self.strategy == Strategy::Ours && self.decision_due() {

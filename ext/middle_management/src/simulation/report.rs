@@ -12,10 +12,24 @@ pub struct Report {
     pub calls: u64,
     pub max_calls_per_hour: u64,
     pub peak_workers: u32,
-    /// Jobs stopped mid-run by a scale-down (they ran again).
+    /// Jobs stopped mid-run by a scale-down (they ran again, up to
+    /// MAX_ATTEMPTS times), given up, and not done when the replay ended.
     pub killed: u64,
+    pub lost: u64,
+    pub unfinished: u64,
     /// Each formation call: when (ms) and the quantity.
     pub changes: Vec<(u64, u32)>,
+}
+
+/// What became of the jobs besides running once.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Fates {
+    /// Stops mid-run by a scale-down.
+    pub killed: u64,
+    /// Jobs stopped MAX_ATTEMPTS times, given up.
+    pub lost: u64,
+    /// Jobs not done when the replay ended.
+    pub unfinished: u64,
 }
 
 const HOUR_MS: u64 = 3_600_000;
@@ -28,7 +42,7 @@ impl Report {
         mut waits: Vec<u64>,
         calls: &[(u64, u32)],
         peak_workers: u32,
-        killed: u64,
+        fates: Fates,
     ) -> Report {
         waits.sort_unstable();
         let times: Vec<u64> = calls.iter().map(|&(at, _)| at).collect();
@@ -42,7 +56,9 @@ impl Report {
             calls: calls.len() as u64,
             max_calls_per_hour: max_in_window(&times, HOUR_MS),
             peak_workers,
-            killed,
+            killed: fates.killed,
+            lost: fates.lost,
+            unfinished: fates.unfinished,
             changes: calls.to_vec(),
         }
     }
@@ -81,7 +97,7 @@ mod tests {
             .iter()
             .map(|&at| (at, 1))
             .collect();
-        let r = Report::new(7_200_000, 0.5, waits, &calls, 3, 0);
+        let r = Report::new(7_200_000, 0.5, waits, &calls, 3, Fates::default());
         assert_eq!((r.wait_p50, r.wait_p95, r.wait_max), (50.0, 95.0, 100.0));
         assert_eq!((r.dyno_hours, r.cost), (2.0, 1.0));
         assert_eq!((r.calls, r.max_calls_per_hour), (5, 3));

@@ -147,3 +147,46 @@ fn hirefire_stops_the_busy_top_dynos_where_ours_keeps_them() {
     assert_eq!(r.killed, 2);
     assert_eq!(simulate(&jobs, &settings(10, 10), Strategy::Ours).killed, 0);
 }
+
+fn judoscale(max: u32) -> Strategy {
+    Strategy::Judoscale(Judoscale {
+        cadence_ms: 10 * SEC,
+        upscale_ms: 5 * SEC,
+        downscale_ms: 2 * SEC,
+        jump: 1,
+        min: 0,
+        max,
+        upscale_cooldown_ms: 180 * SEC,
+        downscale_delay_ms: 600 * SEC,
+    })
+}
+
+#[test]
+fn a_strategy_that_kills_a_job_over_and_over_still_ends() {
+    // Judoscale stops a dyno after ten calm minutes, busy or not: a job of
+    // 700 s is stopped every time it runs. It is given up after
+    // MAX_ATTEMPTS, and the replay ends.
+    let r = simulate(&now_jobs(&[700]), &settings(3, 10), judoscale(3));
+    assert_eq!(
+        (r.killed, r.lost, r.unfinished),
+        (u64::from(MAX_ATTEMPTS), 1, 0)
+    );
+    // Ours never stops it.
+    let ours = simulate(&now_jobs(&[700]), &settings(3, 10), Strategy::Ours);
+    assert_eq!((ours.killed, ours.lost, ours.unfinished), (0, 0, 0));
+}
+
+#[test]
+fn a_replay_ends_a_day_after_the_last_job_could_have_ended() {
+    // No dyno ever: the job waits until the replay gives up on it.
+    let r = simulate(&now_jobs(&[60]), &settings(0, 10), Strategy::Ours);
+    assert_eq!((r.lost, r.unfinished, r.calls), (0, 1, 0));
+}
+
+#[test]
+fn a_replay_stops_when_asked() {
+    let stop = AtomicBool::new(true);
+    let jobs = now_jobs(&[60, 60]);
+    assert!(simulate_until(&jobs, &settings(3, 10), Strategy::Ours, &stop).is_none());
+    assert!(simulate_until(&jobs, &settings(3, 10), Strategy::Clairvoyant, &stop).is_some());
+}
