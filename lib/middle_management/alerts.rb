@@ -8,7 +8,7 @@ module MiddleManagement
   # - :backlog: every look for ALERT_AFTER found the work asking for more
   #   than MAX_WORKERS, and the backlog is no smaller than when that began.
   # - :waiting: the oldest runnable job has waited longer than ALERT_AFTER
-  #   (where the job library tells it: Delayed Job).
+  #   (where the job library tells it cheaply: Delayed Job, Sidekiq).
   # - :refused: Heroku refused the token (401) or the app (403, 404).
   module Alerts
     Alert = Struct.new(:pool, :kind, :text, keyword_init: true)
