@@ -1,9 +1,10 @@
 # What the workers cost and how long jobs wait, per strategy, for several
 # shapes of a day (bench/traces.rb), replayed by the simulator
-# (`middle_management simulate`) with MAX_WORKERS=20: ours at the default
-# JOBS_PER_WORKER=1 and at the cheapest settings a small search finds whose
-# p95 wait stays under a minute, beside HireFire, Judoscale, always-on 20 and
-# the clairvoyant bound. Also how long a day of 100,000 jobs takes to replay.
+# (`middle_management simulate`) with MAX_WORKERS=20: ours at the gem's
+# defaults (JOBS_PER_WORKER=10, SCALE_DOWN_DELAY=0) and at the cheapest
+# settings a small search finds whose p95 wait stays under a minute, beside
+# HireFire (one dyno per due or running job), Judoscale, always-on 20 and the
+# clairvoyant bound. Also how long a day of 100,000 jobs takes to replay.
 #
 #   ruby bench/cost.rb
 $LOAD_PATH.unshift File.expand_path("../lib", __dir__)
@@ -43,8 +44,8 @@ Dir.mktmpdir("middle_management-cost") do |dir|
     puts row("ours (defaults)", simulate(path))
     flags, best = best_ours(path)
     puts row("ours (#{flags.values_at(1, 3).join(" per worker, delay ")} s)", best)
-    puts row("hirefire", simulate(path, "--strategy", "hirefire"))
-    puts row("hirefire --decrementable", simulate(path, "--strategy", "hirefire", "--decrementable"))
+    puts row("hirefire", simulate(path, "--strategy", "hirefire", "--jobs-per-worker", "1"))
+    puts row("hirefire --decrementable", simulate(path, "--strategy", "hirefire", "--decrementable", "--jobs-per-worker", "1"))
     puts row("judoscale", simulate(path, "--strategy", "judoscale"))
     puts row("always-on 20", simulate(path, "--strategy", "always-on"))
     puts row("clairvoyant", simulate(path, "--strategy", "clairvoyant"))

@@ -12,13 +12,16 @@ RSpec.describe "middle_management simulate" do
     File.join(dir, "trace.csv").tap { |path| File.write(path, text) }
   end
 
+  # Up to ten dynos, one per job: sizes these small traces show.
+  SIZING = ["--max-workers", "10", "--jobs-per-worker", "1"].freeze
+
   def simulate(*args)
     output, status = capture_within(RbConfig.ruby, exe, "simulate", *args, timeout: 30)
     [output, status]
   end
 
   it "prints the cost and the waits of three minute-long jobs as JSON" do
-    output, status = simulate(trace("enqueued_at,duration\n0,60\n0,60\n0,60\n"), "--json", "--api-throttle", "10")
+    output, status = simulate(trace("enqueued_at,duration\n0,60\n0,60\n0,60\n"), "--json", "--api-throttle", "10", *SIZING)
     expect(status).to be_success, output
     report = JSON.parse(output)
     expect(report.keys).to eq(%w[dyno_hours cost wait_p50 wait_p95 wait_max calls max_calls_per_hour peak_workers killed
@@ -52,12 +55,21 @@ RSpec.describe "middle_management simulate" do
   it "models HireFire and Judoscale, which stop busy dynos where ours does not" do
     path = trace("enqueued_at,duration\n0,10\n0,10\n0,100\n0,100\n")
     reports = %w[ours hirefire judoscale].to_h do |strategy|
-      output, status = simulate(path, "--json", "--strategy", strategy, "--decrementable", "--checkup", "60")
+      output, status = simulate(path, "--json", "--strategy", strategy, "--decrementable", "--checkup", "60", *SIZING)
       expect(status).to be_success, output
       [strategy, JSON.parse(output)]
     end
     expect(reports.transform_values { |r| r["killed"] }).to eq("ours" => 0, "hirefire" => 2, "judoscale" => 0)
     expect(reports["judoscale"]["wait_max"]).to be > reports["ours"]["wait_max"] # one dyno, then one more every 3 minutes
+  end
+
+  it "replays with the gem's own defaults unless told otherwise" do
+    path = trace("enqueued_at,duration\n0,60\n0,60\n0,60\n")
+    defaults = JSON.parse(simulate(path, "--json").first)
+    told = JSON.parse(simulate(path, "--json", "--max-workers", "1", "--jobs-per-worker", "10").first)
+    expect(defaults).to eq(told)
+    expect(defaults["peak_workers"]).to eq(MiddleManagement::Configuration.new.max_workers)
+    expect(JSON.parse(simulate(path, "--json", *SIZING).first)["peak_workers"]).to eq(3)
   end
 
   it "ends on every trace with every strategy, however often a strategy kills a long job" do

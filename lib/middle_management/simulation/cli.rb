@@ -38,8 +38,9 @@ module MiddleManagement
       private
 
       def simulate(trace, options)
+        # The gem's own defaults: what an app gets with no setting.
         config = Configuration.new
-        { heroku_app: "simulation", heroku_api_key: "none", dry_run: true, max_workers: 10, jobs_per_worker: 1 }
+        { heroku_app: "simulation", heroku_api_key: "none", dry_run: true }
           .each { |name, value| config.public_send(:"#{name}=", value) }
         # Named by their flags in errors: `--max-workers must be …`.
         options[:settings].each { |name, value| config.__send__(:assign, name, value, "--#{name.to_s.tr("_", "-")}") }

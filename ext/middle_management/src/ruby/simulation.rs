@@ -10,7 +10,7 @@ use std::time::Duration;
 use magnus::{Error, RHash, Ruby, Value};
 
 use super::bridge::{self, Kind};
-use super::errors::{configuration_error, gem_error};
+use super::errors::configuration_error;
 use super::gvl::without_gvl;
 use super::settings::{dispatcher_config, member, seconds};
 use crate::simulation::{self, HerokuParams, HireFire, Job, Judoscale, Report, Settings, Strategy};
@@ -110,17 +110,22 @@ pub fn simulate(
         })
         .collect();
     // Without the GVL, so that a signal (Ctrl-C, SIGTERM) is handled: Ruby
-    // sets `stop`, the replay returns at its next step, and the signal's
-    // exception is raised as the call returns.
+    // sets `stop` and the replay returns at its next step (or, with an
+    // interrupt already pending, does not start). Ruby then handles the
+    // interrupt: a signal's exception is raised from here; after anything
+    // else (a trap that returns) the replay starts again.
     let stop = AtomicBool::new(false);
-    let report = without_gvl(
-        || simulation::simulate_until(&jobs, &settings, strategy, &stop),
-        || stop.store(true, Ordering::Relaxed),
-    )
-    .flatten();
-    report
-        .map(RbReport)
-        .ok_or_else(|| gem_error(String::from("the simulation was interrupted")))
+    loop {
+        stop.store(false, Ordering::Relaxed);
+        let report = without_gvl(
+            || simulation::simulate_until(&jobs, &settings, strategy, &stop),
+            || stop.store(true, Ordering::Relaxed),
+        );
+        if let Some(Some(report)) = report {
+            return Ok(RbReport(report));
+        }
+        ruby.thread_check_ints()?;
+    }
 }
 
 fn ms(duration: Duration) -> u64 {
