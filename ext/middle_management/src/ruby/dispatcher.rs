@@ -4,7 +4,7 @@
 //! rest return at once.
 
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use magnus::{Error, IntoValue, RHash, Ruby, Value};
 use parking_lot::Mutex;
@@ -182,16 +182,25 @@ impl RbDispatcher {
     /// Decides and sends what is pending now, waiting up to `timeout`
     /// seconds: true once Heroku confirmed every call (and, with `looks`,
     /// no look is due within the timeout).
-    pub fn flush(&self, timeout: f64, looks: bool) -> Result<bool, Error> {
-        guarded("flush", || {
-            let done = self.dispatcher.flush(duration(timeout), looks);
-            let waiting = done.clone();
-            Ok(without_gvl(
-                move || done.wait(duration(timeout)),
-                move || waiting.interrupt(),
-            )
-            .unwrap_or(false))
-        })
+    ///
+    /// An interrupt already pending when the wait would start (a thread
+    /// switch's, with other Ruby threads about) keeps it from starting:
+    /// Ruby handles it, raising here if it was a signal's, and the wait
+    /// goes on for what is left of the timeout. A flush that returned at
+    /// once would read as "Heroku did not confirm".
+    pub fn flush(ruby: &Ruby, rb_self: &Self, timeout: f64, looks: bool) -> Result<bool, Error> {
+        let done = guarded("flush", || {
+            Ok(rb_self.dispatcher.flush(duration(timeout), looks))
+        })?;
+        let deadline = Instant::now() + duration(timeout);
+        loop {
+            let (signal, waiting) = (done.clone(), done.clone());
+            let left = deadline.saturating_duration_since(Instant::now());
+            match without_gvl(move || signal.wait(left), move || waiting.interrupt()) {
+                Some(delivered) => return Ok(delivered),
+                None => ruby.thread_check_ints()?,
+            }
+        }
     }
 
     pub fn status(ruby: &Ruby, rb_self: &Self) -> Result<RHash, Error> {
