@@ -72,8 +72,8 @@ module MiddleManagement
       latest = {}
       history.each do |entry|
         if entry.kind == :alert
-          kind = KINDS.find { |known| known.to_s == entry.figures[:kind].to_s }
-          latest[kind] = entry if kind
+          kind = entry.figures[:kind].to_s.to_sym
+          latest[kind] = entry if KINDS.include?(kind)
         elsif latest.any?
           latest.delete_if { |kind, _alert| clears?(kind, entry, after_ms) }
         end
@@ -96,7 +96,7 @@ module MiddleManagement
       "#{figures[:capped] ? "at least " : ""}#{runnable} #{runnable == 1 ? "job" : "jobs"}"
     end
 
-    # "45 s", "16 min", "2.5 h"
+    # "45 s", "16 min", "2.5 h" (the page says its cost windows so too)
     def span(ms)
       seconds = ms / 1000.0
       if seconds < 120 then "#{seconds.round} s"

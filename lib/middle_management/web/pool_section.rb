@@ -1,4 +1,5 @@
 require "rack"
+require "middle_management/alerts"
 require "middle_management/web/chart"
 
 module MiddleManagement
@@ -51,7 +52,7 @@ module MiddleManagement
       def cost
         cost = @pool[:cost]
         rows = { "Today (UTC)" => cost[:today], "Last 7 days" => cost[:week] }.map do |label, window|
-          [h(label), h(covered(window[:hours])), h(format("%.3f", window[:dyno_hours])), h(dollars(window[:cost])),
+          [h(label), h(Alerts.span(window[:hours] * 3_600_000)), h(format("%.3f", window[:dyno_hours])), h(dollars(window[:cost])),
            h(window[:max_workers_dyno_hours] ? format("%.3f", window[:max_workers_dyno_hours]) : "—"),
            h(window[:max_workers_cost] ? dollars(window[:max_workers_cost]) : "—")]
         end
@@ -84,15 +85,6 @@ module MiddleManagement
       end
 
       def list(values) = Array(values).empty? ? "none" : Array(values).join(", ")
-
-      # How much of the window the history knows the formation for.
-      def covered(hours)
-        seconds = hours * 3600
-        if seconds < 120 then "#{seconds.round} s"
-        elsif seconds < 7200 then "#{(seconds / 60).round} min"
-        else format("%.1f h", hours)
-        end
-      end
 
       # Cents, and tenths of a cent below a dollar: a few minutes of one dyno still shows.
       def dollars(amount) = amount < 1 ? format("$%.3f", amount) : format("$%.2f", amount)
