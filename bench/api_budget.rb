@@ -52,7 +52,7 @@ def run(store:)
   DemoDatabase.connect(database, create: true, store: store)
   heroku = Bench.heroku
   env = Bench.vars(heroku, "API_THROTTLE" => THROTTLE, "MAX_WORKERS" => 10, "JOBS_PER_WORKER" => 3,
-                           "COUNT_INTERVAL" => 60.0 / COMPRESSION)
+                           "COUNT_INTERVAL" => 60.0 / COMPRESSION, "CHANGES_PER_HOUR" => 60 * COMPRESSION)
   roles = [:web, :web] + [:worker] * 10
   pids = roles.each_with_index.map do |role, i|
     Process.spawn(env, RbConfig.ruby, "-e", process_script(database, role, i + 1, SECONDS), out: File::NULL,

@@ -17,6 +17,17 @@ module Traces
     }
   end
 
+  # Shapes the defaults were not chosen on (bench/cost.rb checks them too),
+  # with a seed of their own.
+  def unseen(random = Random.new(42))
+    {
+      "short jobs" => steady(random, jobs: 50_000).map { |at, duration, run_at| [at, duration / 10, run_at] },
+      "long reports" => long_reports(random),
+      "random spikes" => random_spikes(random),
+      "cron every 15 min" => cron(random)
+    }
+  end
+
   # Poisson arrivals all day, exponential durations averaging 20 s.
   def steady(random, jobs: 20_000)
     at = 0.0
@@ -51,6 +62,26 @@ module Traces
       at = random.rand * DAY / 2
       [at, 30.0, at + 3600 * (1 + random.rand * 8)]
     end.sort_by(&:first)
+  end
+
+  # Reports of 10 to 40 minutes through the working day, among short jobs.
+  def long_reports(random)
+    reports = Array.new(60) { [8 * 3600 + random.rand * 10 * 3600, 600 + random.rand * 1800, nil] }
+    (reports + steady(random, jobs: 3_000)).sort_by(&:first)
+  end
+
+  # Forty bursts of 10 to 400 jobs of 1 to 10 s at random times.
+  def random_spikes(random)
+    Array.new(40) do
+      at = random.rand * DAY
+      size = 10 + random.rand(390)
+      Array.new(size) { [at + random.rand * 5, 1 + random.rand * 9, nil] }
+    end.flatten(1).sort_by(&:first)
+  end
+
+  # A scheduler enqueues 100 jobs of about 2 s every quarter of an hour.
+  def cron(random)
+    (0...96).flat_map { |slot| Array.new(100) { [slot * 900.0, 1 + random.rand * 2, nil] } }
   end
 
   def exponential(random, mean) = -Math.log(1 - random.rand) * mean

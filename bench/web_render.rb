@@ -33,7 +33,8 @@ class BenchSource
       pools: POOLS.map { |name| { name: name, desired: 4, known: 4, runnable: 42, running: 3, busy_dynos: %w[a.1], draining: [] } } }
   end
 
-  def history(pool, since) = @store.history(pool: pool, since: since)
+  def history(pool, since, kinds) = @store.history(pool: pool, since: since, kinds: kinds)
+  def measured(_pool) = nil
   def now_ms = @store.now_ms
 end
 

@@ -30,12 +30,7 @@ RSpec.describe "alerts posted to a webhook", time_limit: 120 do
     RUBY
   end
 
-  before do
-    conn = @model.connection
-    ["delayed_jobs", MiddleManagement::Store::SQL::TABLE, MiddleManagement::Store::SQLHistory::TABLE].each do |table|
-      conn.execute("DELETE FROM #{table}")
-    end
-  end
+  before { clear_app_tables }
 
   def env(extra = {}) = app_env(heroku, vars).merge(extra.to_h { |name, value| ["MIDDLE_MANAGEMENT_#{name}", value.to_s] })
 
@@ -53,10 +48,7 @@ RSpec.describe "alerts posted to a webhook", time_limit: 120 do
     expect(enqueuer.wait("the enqueuer to finish", timeout: 30)).to be_success, enqueuer.output
   end
 
-  def history(kind)
-    @model.connection.select_rows("SELECT at, figures FROM #{MiddleManagement::Store::SQLHistory::TABLE} " \
-                                  "WHERE kind = '#{kind}' ORDER BY at, id").map { |at, figures| [at.to_i, JSON.parse(figures)] }
-  end
+  def history(kind) = history_of(kind)
 
   # Decisions go on after the alert: samples reach this far past it.
   def await_looks(beyond_ms, from:, saw:)

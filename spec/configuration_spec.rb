@@ -8,12 +8,22 @@ RSpec.describe MiddleManagement::Configuration do
     expect { from_env(vars) }.to raise_error(MiddleManagement::ConfigurationError) { |e| return e.message }
   end
 
-  it "has the original gem's defaults" do
+  it "has the original gem's defaults, jobs per worker learned" do
     config = from_env({})
-    expect(config).to have_attributes(min_workers: 0, max_workers: 1, jobs_per_worker: 10, process_type: "worker",
+    expect(config).to have_attributes(min_workers: 0, max_workers: 1, jobs_per_worker: :auto, process_type: "worker",
                                       api_throttle: 10.0, count_interval: 60.0, dry_run: false,
                                       heroku_api_url: "https://api.heroku.com", dyno_concurrency: 1)
     expect(config.history).to eq(7 * 86_400.0)
+    expect([config.scale_down_delay, config.changes_per_hour]).to eq([0.0, 60])
+    expect(config.native_settings.changes_per_hour).to eq(60)
+  end
+
+  it "learns jobs per worker with auto (any case), from the fallback of 10, and keeps a number's meaning" do
+    expect(from_env("JOBS_PER_WORKER" => " Auto ").jobs_per_worker).to eq(:auto)
+    auto = from_env({}).pools.first.to_native
+    expect([auto.learn, auto.jobs_per_worker]).to eq([true, 10])
+    set = from_env("JOBS_PER_WORKER" => "4").pools.first.to_native
+    expect([set.learn, set.jobs_per_worker]).to eq([false, 4])
   end
 
   it "keeps the scaling history as long as MIDDLE_MANAGEMENT_HISTORY says, in days or hours, and none at 0" do
@@ -37,6 +47,9 @@ RSpec.describe MiddleManagement::Configuration do
     { "MAX_WORKERS" => "ten" } => /MIDDLE_MANAGEMENT_MAX_WORKERS must be a whole number of 0 or more \(got "ten"\)/,
     { "MIN_WORKERS" => "-1" } => /MIDDLE_MANAGEMENT_MIN_WORKERS must be a whole number of 0 or more/,
     { "JOBS_PER_WORKER" => "0" } => /MIDDLE_MANAGEMENT_JOBS_PER_WORKER must be a whole number of 1 or more/,
+    { "CHANGES_PER_HOUR" => "3601" } => /MIDDLE_MANAGEMENT_CHANGES_PER_HOUR must be at most 3600 \(got "3601"\)/,
+    { "CHANGES_PER_HOUR" => "-1" } => /MIDDLE_MANAGEMENT_CHANGES_PER_HOUR must be a whole number of 0 or more/,
+    { "JOBS_PER_WORKER" => "lots" } => /MIDDLE_MANAGEMENT_JOBS_PER_WORKER must be auto or a whole number of 1 or more \(got "lots"\)/,
     { "DYNO_CONCURRENCY" => "0" } => /MIDDLE_MANAGEMENT_DYNO_CONCURRENCY must be a whole number of 1 or more/,
     { "MIN_WORKERS" => "3", "MAX_WORKERS" => "2" } =>
       /MIDDLE_MANAGEMENT_MAX_WORKERS must be at least MIDDLE_MANAGEMENT_MIN_WORKERS \(got 2, .* is 3\)/,

@@ -379,6 +379,22 @@ RSpec.describe MiddleManagement::LocalFormation do
       expect(output.string).to match(/worker\.3 +\| started with pid #{pids[2]}/)
     end
 
+    it "starts a new dyno after its boot delay, listing it as starting meanwhile, and not a later-cancelled one" do
+      booting = described_class.new(write_dynos(@dir), grace: 0.5, output: output, env: { "EVIDENCE" => @dir },
+                                                       boot_delay: 1.0)
+      asked = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+      booting.scale("worker", 2)
+      expect(booting.dynos.map { |dyno| [dyno.name, dyno.state] }).to eq([["worker.1", :starting], ["worker.2", :starting]])
+      booting.scale("worker", 1)
+      pid_of("worker.1")
+      expect(Process.clock_gettime(Process::CLOCK_MONOTONIC) - asked).to be >= 1.0
+      expect(output.string).to match(/worker\.1 +\| starting \(booting for 1\.0s\)/)
+      expect(booting.dynos.map { |dyno| [dyno.name, dyno.state] }).to eq([["worker.1", :up]])
+      expect(evidence("worker.2", "pid")).to be_nil
+    ensure
+      booting&.stop_all(grace: 0)
+    end
+
     it "scales down from the highest number, with SIGTERM first" do
       supervisor.scale("worker", 3)
       pids = %w[worker.1 worker.2 worker.3].map { |name| pid_of(name) }

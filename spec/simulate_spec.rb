@@ -25,11 +25,67 @@ RSpec.describe "middle_management simulate" do
     expect(status).to be_success, output
     report = JSON.parse(output)
     expect(report.keys).to eq(%w[dyno_hours cost wait_p50 wait_p95 wait_max calls max_calls_per_hour peak_workers killed
-                                 lost unfinished])
+                                 lost unfinished learned])
+    expect(report["learned"]).to be_nil # a number set learns nothing
     # Three dynos from the first call to the end of their jobs, the 30 s boot included.
     expect(report).to include("dyno_hours" => be_within(1e-9).of(3 * 90 / 3600.0), "wait_max" => 30.0,
                               "calls" => 2, "peak_workers" => 3, "killed" => 0)
     expect(report["cost"]).to be_within(1e-9).of(report["dyno_hours"] * 25.0 / 720)
+  end
+
+  it "learns jobs per worker as the gem does by default, within 20% of the trace's durations and boot" do
+    # Jobs of 2 to 6 s (4 s on average), one every 5 s for an hour; dynos boot in 40 s.
+    rows = (0...720).map { |i| "#{i * 5},#{2 + (i % 5)}" }
+    path = trace("enqueued_at,duration\n#{rows.join("\n")}\n")
+    output, status = simulate(path, "--json", "--boot-time", "40")
+    expect(status).to be_success, output
+    learned = JSON.parse(output)["learned"]
+    expect(learned["job_seconds"]).to be_within(0.2 * 4).of(4.0)
+    expect(learned["boot_seconds"]).to be_within(0.2 * 40).of(40.0)
+    # The jobs a worker starts no later than a new dyno could: at 0, 4, …, 40 s.
+    expect(learned["jobs_per_worker"]).to eq((learned["boot_seconds"] / learned["job_seconds"]).floor + 1)
+    table, = simulate(path, "--boot-time", "40")
+    expect(table).to match(/learned +11 per worker: jobs take 4\.0 s, dynos boot in 40 s/)
+  end
+
+  # Jobs every 10 s or so for two hours, 20 s each on average: a queue that never settles.
+  def unsettled_trace
+    random = Random.new(3)
+    at = 0.0
+    rows = Array.new(720) { "#{(at += -Math.log(1 - random.rand) * 10).round(3)},#{(-Math.log(1 - random.rand) * 20).round(3)}" }
+    trace("enqueued_at,duration\n#{rows.join("\n")}\n")
+  end
+
+  it "budgets the changes of a queue that never settles: 60 an hour on average, 10 at once" do
+    path = unsettled_trace
+    budgeted, = simulate(path, "--json", "--max-workers", "20")
+    at_will, = simulate(path, "--json", "--max-workers", "20", "--changes-per-hour", "0")
+    budgeted = JSON.parse(budgeted)
+    at_will = JSON.parse(at_will)
+    expect(at_will["calls"]).to be > 200
+    # Two hours of jobs and the drain after them: a minute's change each, and the first burst.
+    expect(budgeted["calls"]).to be <= 10 + (2.5 * 60)
+    expect(budgeted["max_calls_per_hour"]).to be <= 60 + 10
+    expect(budgeted["killed"]).to eq(0)
+  end
+
+  it "searches settings and prints the frontier beside the defaults and the peers" do
+    output, status = simulate(unsettled_trace, "--grid", "--json", "--max-workers", "20")
+    expect(status).to be_success, output
+    grid = JSON.parse(output)
+    expect(grid["searched"].values.map(&:size).inject(:*)).to eq(70)
+    frontier = grid["frontier"]
+    # Cheapest first, each dearer one waiting less: no point of it beats another.
+    expect(frontier.map { |point| point["cost"] }).to eq(frontier.map { |point| point["cost"] }.sort)
+    expect(frontier.each_cons(2).all? { |cheaper, dearer| dearer["wait_p95"] < cheaper["wait_p95"] }).to be(true)
+    expect(grid["defaults"]).to include("name" => "the defaults", "changes" => be <= 160)
+    cheapest = grid["cheapest_as_fast"]
+    expect(cheapest["wait_p95"]).to be <= grid["defaults"]["wait_p95"]
+    expect(grid["defaults_extra_percent"]).to be_within(0.1).of(((grid["defaults"]["cost"] / cheapest["cost"]) - 1) * 100)
+    expect(grid["peers"].map { |peer| peer["name"] }).to eq(["hirefire", "hirefire --decrementable", "judoscale", "always-on"])
+
+    table, = simulate(unsettled_trace, "--grid", "--max-workers", "20")
+    expect(table).to include("searched 70 settings", "the frontier", "the defaults:", "against the cheapest setting waiting no longer at p95", "peers:")
   end
 
   it "reads ISO 8601 times and scheduled jobs, and prints a table by default" do

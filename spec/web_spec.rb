@@ -9,15 +9,17 @@ RSpec.describe MiddleManagement::Web do
 
   # Status and history as a fake: known rows, a known clock.
   class WebSource
-    attr_accessor :configuration, :status, :rows
+    attr_accessor :configuration, :status, :rows, :measures
 
     def initialize(configuration, status, rows)
       @configuration = configuration
       @status = status
       @rows = rows
+      @measures = {}
     end
 
-    def history(pool, since) = rows.fetch(pool, []).select { |entry| entry.at >= since }
+    def history(pool, since, kinds) = rows.fetch(pool, []).select { |entry| entry.at >= since && kinds.include?(entry.kind) }
+    def measured(pool) = measures[pool]
     def now_ms = NOW_MS
   end
 
@@ -46,8 +48,11 @@ RSpec.describe MiddleManagement::Web do
                 draining: ["worker.4"], calls: 2, errors: 1, last_result: "ok", token: "hk-secret-token-9f3e" }] }
   end
 
+  let(:measures) { {} }
+
   def app(env = {}, authorize: nil)
     source = WebSource.new(configuration(env), status, rows)
+    source.measures = measures
     auth = MiddleManagement::Web::Auth.new(source.configuration, authorize)
     described_class.new(source: source, auth: auth)
   end
@@ -138,6 +143,23 @@ RSpec.describe MiddleManagement::Web do
                                     "text" => "worker: at least 26 jobs waiting need more than MAX_WORKERS (5)" }])
     rows["worker"] << entry(:sample, NOW_MS - 30_000, runnable: 2, running: 2, quantity: 5, needed: 2, over_max: false)
     expect(JSON.parse(get(app(credentials), "/status.json", basic("ops", "s3cret-pass-77")).body)["alerts"]).to eq([])
+  end
+
+  it "says the jobs per worker the last look sized by, and what was measured" do
+    page = get(app(credentials), "/", basic("ops", "s3cret-pass-77")).body
+    expect(page).to include("<td>Jobs per worker</td><td>auto (no decision yet)</td>",
+                            "<td>Measured</td><td>too few jobs measured; no boot measured yet</td>")
+    rows["worker"] << entry(:sample, NOW_MS - 1000, runnable: 9, running: 0, quantity: 4, needed: 3, jobs_per_worker: 3)
+    measures["worker"] = MiddleManagement::Measures::Measured.new(job_seconds: 2.04, jobs: 412, boot_seconds: 6.1, boots: 2)
+    page = get(app(credentials), "/", basic("ops", "s3cret-pass-77")).body
+    expect(page).to include("<td>Jobs per worker</td><td>3 (auto: a dyno&#x27;s boot ÷ a job&#x27;s duration",
+                            "<td>Measured</td><td>jobs take 2.0 s (412 in the last day); dynos boot in 6.1 s (2 boots)</td>")
+    json = JSON.parse(get(app(credentials), "/status.json", basic("ops", "s3cret-pass-77")).body)
+    expect(json["pools"].first).to include("jobs_per_worker" => "auto",
+                                           "measured" => { "job_seconds" => 2.04, "jobs" => 412, "boot_seconds" => 6.1, "boots" => 2 })
+    expect(json["pools"].first["now"]["jobs_per_worker"]).to eq(3)
+    fixed = get(app(credentials.merge("MIDDLE_MANAGEMENT_JOBS_PER_WORKER" => "4")), "/", basic("ops", "s3cret-pass-77")).body
+    expect(fixed).to include("<td>Jobs per worker</td><td>4</td>")
   end
 
   it "draws a point per sample of the span, each matching its history row" do

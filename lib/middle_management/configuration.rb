@@ -25,7 +25,7 @@ module MiddleManagement
       heroku_api_url: [:url, "https://api.heroku.com"],
       min_workers: [:workers, 0],
       max_workers: [:workers, 1],
-      jobs_per_worker: [:jobs_per_worker, 10],
+      jobs_per_worker: [:jobs_per_worker, :auto],
       rules: [:rules, nil],
       process_type: [:process_type, "worker"],
       process_types: [:process_types, nil],
@@ -34,6 +34,7 @@ module MiddleManagement
       api_throttle: [:duration, 10.0],
       count_interval: [:duration, 60.0],
       scale_down_delay: [:duration, 0.0],
+      changes_per_hour: [:changes_per_hour, 60],
       wake_lead: [:duration, 30.0],
       worker_timeout: [:duration, 60.0],
       history: [:retention, 7 * 86_400.0],
@@ -110,7 +111,7 @@ module MiddleManagement
                                             **credentials.to_h)
       Internal::Bridge::Settings.new(
         target: target, pools: pools.map(&:to_native), api_throttle: api_throttle, count_interval: count_interval,
-        scale_down_delay: [scale_down_delay, scale_down_at_least].max,
+        scale_down_delay: [scale_down_delay, scale_down_at_least].max, changes_per_hour: changes_per_hour,
         connect_timeout: CONNECT_TIMEOUT, request_timeout: REQUEST_TIMEOUT, alert_webhook_url: alert_webhook_url
       )
     end

@@ -6,16 +6,17 @@ require "middle_management/local_formation"
 # from the highest number down, SIGKILL `grace` seconds later), with the
 # gem's MIDDLE_MANAGEMENT_* variables in every process's environment.
 #
-#   heroku, supervisor = start_formation(dir, "ruby worker.rb", vars, token: "…", grace: 1.5)
+#   heroku, supervisor = start_formation(dir, "ruby worker.rb", vars, token: "…", grace: 1.5, boot_delay: 5)
 #   formation_log(dir)  # what the dynos printed, and the formation's own lines
 module LocalApp
   APP = "example".freeze
 
-  def start_formation(dir, worker_command, vars, token:, grace: 10)
+  def start_formation(dir, worker_command, vars, token:, grace: 10, boot_delay: 0)
     File.write(File.join(dir, "Procfile"), "worker: #{worker_command}\n")
     output = File.open(formation_log_path(dir), "w").tap { |f| f.sync = true }
     on_release { output.close }
-    supervisor = MiddleManagement::LocalFormation::Supervisor.new(File.join(dir, "Procfile"), grace: grace, output: output)
+    supervisor = MiddleManagement::LocalFormation::Supervisor.new(File.join(dir, "Procfile"), grace: grace, output: output,
+                                                                boot_delay: boot_delay)
     heroku = FakeHeroku.start(app: APP, token: token, formation: { "worker" => 0 }, supervisor: supervisor)
     supervisor.env = app_env(heroku, vars)
     on_release { supervisor.stop_all(grace: 0) }

@@ -1,3 +1,4 @@
+require "json"
 require "etc"
 require "fileutils"
 require_relative "throwaway_server"
@@ -133,6 +134,19 @@ if defined?(RSpec)
       DemoDatabase.define_tables(@model)
     end
     after(:context) { @model&.remove_connection }
+
+    # A new app: no job, no store record, no history.
+    def clear_app_tables
+      ["delayed_jobs", MiddleManagement::Store::SQL::TABLE, MiddleManagement::Store::SQLHistory::TABLE].each do |table|
+        @model.connection.execute("DELETE FROM #{table}")
+      end
+    end
+
+    # The history's rows of one kind, oldest first: [at, figures as a Hash].
+    def history_of(kind)
+      @model.connection.select_rows("SELECT at, figures FROM #{MiddleManagement::Store::SQLHistory::TABLE} " \
+                                    "WHERE kind = '#{kind}' ORDER BY at, id").map { |at, figures| [at.to_i, JSON.parse(figures)] }
+    end
 
     # The first lines of a child process's script: this checkout's gem, and
     # Delayed Job on ActiveRecord connected to the throwaway cluster.

@@ -23,6 +23,43 @@ pub struct PacingConfig {
     /// How long a lower worker count must be wanted before it is sent; zero
     /// scales down as soon as the throttle allows (the original behaviour).
     pub scale_down_delay: Duration,
+    /// A token bucket for a pool's calls: a queue that never settles
+    /// changes the formation at a bounded rate, while work after a quiet
+    /// spell is answered at once. None: no budget.
+    pub change_budget: Option<ChangeBudget>,
+}
+
+/// Up to `calls` formation calls at once, and `calls` per `per` on
+/// average: as a bucket of `calls` tokens, each call spending one and one
+/// coming back every `per / calls`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeBudget {
+    pub calls: u32,
+    pub per: Duration,
+}
+
+impl ChangeBudget {
+    /// A burst the budget lets through after a quiet spell.
+    pub const BURST: u32 = 10;
+
+    /// MIDDLE_MANAGEMENT_CHANGES_PER_HOUR: that many an hour on average, in
+    /// bursts of up to `BURST`; 0 for no budget.
+    pub fn per_hour(changes: u32) -> Option<ChangeBudget> {
+        (changes > 0).then(|| ChangeBudget {
+            calls: Self::BURST,
+            per: Duration::from_secs(3600) * Self::BURST / changes,
+        })
+    }
+
+    fn refill_every(self) -> Duration {
+        self.per / self.calls.max(1)
+    }
+
+    /// How far ahead of a call's time the budget's clock may run: the
+    /// burst (the generic cell rate algorithm's tolerance).
+    fn burst(self) -> Duration {
+        self.refill_every() * self.calls.saturating_sub(1)
+    }
 }
 
 /// What the dispatcher should do for this pool now.
@@ -56,6 +93,10 @@ pub struct Pacer {
     superseded: VecDeque<(Duration, u32)>,
     known: Option<u32>,
     last_call: Option<Duration>,
+    /// The change budget's clock (the generic cell rate algorithm's
+    /// theoretical arrival time): a call may go once `now` is within the
+    /// burst of it; each call moves it a refill on. None: the budget is full.
+    budget_at: Option<Duration>,
 }
 
 impl Pacer {
@@ -67,6 +108,7 @@ impl Pacer {
             superseded: VecDeque::new(),
             known: None,
             last_call: None,
+            budget_at: None,
         }
     }
 
@@ -97,6 +139,10 @@ impl Pacer {
             while pacer.superseded.len() > MAX_SUPERSEDED {
                 pacer.merge_closest(); // a longer memory of an earlier version
             }
+            // Never more than a full budget ahead (a clock edited by hand
+            // would hold the calls back without end).
+            let most = cfg.change_budget.map_or(Duration::ZERO, |b| now.saturating_add(b.per));
+            pacer.budget_at = memory.b.map(Duration::from_millis).filter(|&at| at <= most);
         }
         pacer
     }
@@ -113,6 +159,7 @@ impl Pacer {
                 .iter()
                 .map(|&(at, v)| (millis(at), v))
                 .collect(),
+            b: self.budget_at.map(millis),
         };
         serde_json::to_string(&memory).unwrap_or_default()
     }
@@ -176,6 +223,18 @@ impl Pacer {
     /// Opens the throttle window: it is measured from the start of a call.
     pub fn sent(&mut self, now: Duration) {
         self.last_call = Some(now);
+        if let Some(budget) = self.cfg.change_budget {
+            let at = self.budget_at.map_or(now, |at| at.max(now));
+            self.budget_at = Some(at.saturating_add(budget.refill_every()));
+        }
+    }
+
+    /// When the change budget lets the next call go.
+    fn budget_opens(&self) -> Duration {
+        match (self.cfg.change_budget, self.budget_at) {
+            (Some(budget), Some(at)) => at.saturating_sub(budget.burst()),
+            _ => Duration::ZERO,
+        }
     }
 
     pub fn poll(&self, now: Duration) -> Step {
@@ -185,7 +244,8 @@ impl Pacer {
         let target = self.target(now, desired);
         let window_opens = self
             .last_call
-            .map_or(Duration::ZERO, |t| t.saturating_add(self.cfg.api_throttle));
+            .map_or(Duration::ZERO, |t| t.saturating_add(self.cfg.api_throttle))
+            .max(self.budget_opens());
         if Some(target) != self.known {
             return if now >= window_opens {
                 Step::Send(target)
@@ -252,6 +312,7 @@ mod tests {
         PacingConfig {
             api_throttle: s(throttle),
             scale_down_delay: s(delay),
+            change_budget: None,
         }
     }
 
@@ -272,6 +333,35 @@ mod tests {
             p.known(q);
         }
         step
+    }
+
+    #[test]
+    fn the_change_budget_lets_a_burst_through_then_spaces_the_calls() {
+        let budget = ChangeBudget { calls: 3, per: s(180) }; // a token a minute, three at most
+        let mut p = Pacer::new(PacingConfig { change_budget: Some(budget), ..config(0, 0) });
+        p.known(0);
+        for (at, wish) in [(0, 1), (1, 2), (2, 1)] {
+            p.desire(s(at), wish);
+            assert_eq!(deliver(&mut p, s(at)), Step::Send(wish), "the burst, at {at} s");
+        }
+        p.desire(s(3), 2);
+        assert_eq!(deliver(&mut p, s(3)), Step::WaitUntil(s(60)), "a token comes back a minute after the first call");
+        assert_eq!(deliver(&mut p, s(60)), Step::Send(2));
+        p.desire(s(61), 3);
+        assert_eq!(deliver(&mut p, s(61)), Step::WaitUntil(s(120)));
+        // The memory keeps the bucket between decisions.
+        let back = Pacer::restore(p.cfg, p.known, p.last_call, &p.memory(), s(61));
+        assert_eq!(back.poll(s(61)), Step::WaitUntil(s(120)));
+        let edited = p.memory().replace("240000", "99999999");
+        let forgot = Pacer::restore(p.cfg, p.known, p.last_call, &edited, s(61));
+        assert_eq!(forgot.poll(s(61)), Step::Send(3), "a clock beyond a full budget is forgotten");
+        assert!(p.memory().contains(r#""b":240000"#), "{}", p.memory());
+        // A quiet spell fills it again, to three.
+        p.desire(s(1000), 0);
+        for at in [1000, 1001, 1002] {
+            p.desire(s(at), (at % 2) as u32 + 1);
+            assert!(matches!(deliver(&mut p, s(at)), Step::Send(_)), "at {at} s");
+        }
     }
 
     #[test]
@@ -564,10 +654,13 @@ mod tests {
         #[test]
         fn throttled_coalesced_and_eventually_delivered(
             throttle_ms in 0u64..20_000, delay_ms in 0u64..120_000, evs in events(),
+            budget in prop::option::of((1u32..12, 1u64..600)),
         ) {
+            let budget = budget.map(|(calls, per)| ChangeBudget { calls, per: s(per) });
             let mut p = Pacer::new(PacingConfig {
                 api_throttle: Duration::from_millis(throttle_ms),
                 scale_down_delay: Duration::from_millis(delay_ms),
+                change_budget: budget,
             });
             let mut now = Duration::ZERO;
             let mut calls: Vec<Duration> = vec![];
@@ -594,8 +687,17 @@ mod tests {
             for pair in calls.windows(2) {
                 prop_assert!(pair[1] - pair[0] >= Duration::from_millis(throttle_ms), "{:?}", calls);
             }
+            // The budget: in any stretch, its bucket's worth plus a call per refill.
+            if let Some(b) = budget {
+                for (i, &from) in calls.iter().enumerate() {
+                    for (j, &to) in calls.iter().enumerate().skip(i) {
+                        let refills = ((to - from).as_nanos() / b.refill_every().as_nanos()) as usize;
+                        prop_assert!(j - i < b.calls as usize + refills, "{:?} under {:?}", calls, b);
+                    }
+                }
+            }
             if let Some(latest) = p.desired {
-                let later = now + Duration::from_millis(throttle_ms + delay_ms);
+                let later = now + Duration::from_millis(throttle_ms + delay_ms) + budget.map_or(Duration::ZERO, |b| b.refill_every());
                 let expected = if p.known == Some(latest) { Step::Idle } else { Step::Send(latest) };
                 prop_assert_eq!(p.poll(later), expected);
                 prop_assert_eq!(owed(&p), (expected != Step::Idle).then_some(latest));

@@ -8,6 +8,9 @@ use std::fmt;
 use std::time::Duration;
 
 mod cap;
+mod learned;
+
+pub use learned::{Measured, LEARNED_MOST};
 
 /// One row of a rules table: from `at_least` outstanding jobs on, run `workers`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +24,10 @@ pub struct Rule {
 pub enum Sizing {
     /// The original gem's rule: one worker per this many outstanding jobs, rounded up.
     JobsPerWorker(u32),
+    /// JOBS_PER_WORKER=auto: one worker per as many jobs as a dyno does
+    /// while another boots, from what was measured
+    /// (`Observation::measured`); `fallback` until something is.
+    Learned { fallback: u32 },
     /// Step function for apps whose throughput isn't linear in workers.
     /// Sorted by `at_least`; below the first row no worker is needed.
     Rules(Vec<Rule>),
@@ -47,6 +54,8 @@ pub struct Observation {
     pub next_run_in: Option<Duration>,
     /// Which dynos the busy jobs hold, since Heroku stops from the top.
     pub busy: BusyDynos,
+    /// The pool's jobs and boots as measured, for `Sizing::Learned`.
+    pub measured: Option<Measured>,
 }
 
 /// Where the pool's busy jobs run. Heroku stops the highest-numbered dynos
@@ -88,6 +97,8 @@ pub struct Decision {
     /// Decide again after this long even if nothing else changes, so that a
     /// scheduled job gets a worker in time; `None` when nothing is scheduled.
     pub consult_at_in: Option<Duration>,
+    /// The jobs per worker the work was sized by (`None` with rules).
+    pub jobs_per_worker: Option<u32>,
 }
 
 /// What determined `Decision::workers`, for log lines and instrumentation.
@@ -132,7 +143,7 @@ impl Sizing {
     /// workers never fewer as it grows (more work never means fewer workers).
     pub fn is_valid(&self) -> bool {
         match self {
-            Sizing::JobsPerWorker(n) => *n >= 1,
+            Sizing::JobsPerWorker(n) | Sizing::Learned { fallback: n } => *n >= 1,
             Sizing::Rules(rules) => {
                 !rules.is_empty()
                     && rules
@@ -193,7 +204,8 @@ impl Policy {
     /// configured bounds are absolute.
     pub fn decide(&self, obs: &Observation) -> Decision {
         let outstanding = obs.runnable.saturating_add(obs.running);
-        let by_work = self.workers_for(outstanding);
+        let jobs_per_worker = self.jobs_per_worker(obs.measured);
+        let by_work = self.workers_for(outstanding, jobs_per_worker);
         let busy = obs.running.div_ceil(u64::from(self.dyno_concurrency));
 
         let (mut workers, mut reason) = match by_work {
@@ -225,6 +237,19 @@ impl Policy {
             reason,
             stops_busy,
             consult_at_in: obs.next_run_in.and_then(|d| self.consult_in(d)),
+            jobs_per_worker,
+        }
+    }
+
+    /// What the work is sized by, rules aside: the number set, or what
+    /// the measurements give (the fallback until there are some).
+    pub fn jobs_per_worker(&self, measured: Option<Measured>) -> Option<u32> {
+        match &self.sizing {
+            Sizing::JobsPerWorker(n) => Some(*n),
+            Sizing::Learned { fallback } => Some(
+                measured.map_or(*fallback, |m| m.jobs_per_worker(self.dyno_concurrency)),
+            ),
+            Sizing::Rules(_) => None,
         }
     }
 
@@ -243,9 +268,11 @@ impl Policy {
     }
 
     /// Counts stay in u64 until the clamp so huge queues can't wrap.
-    fn workers_for(&self, outstanding: u64) -> u64 {
+    fn workers_for(&self, outstanding: u64, jobs_per_worker: Option<u32>) -> u64 {
         match &self.sizing {
-            Sizing::JobsPerWorker(n) => outstanding.div_ceil(u64::from(*n)),
+            Sizing::JobsPerWorker(_) | Sizing::Learned { .. } => {
+                outstanding.div_ceil(u64::from(jobs_per_worker.expect("sized by jobs per worker")))
+            }
             Sizing::Rules(rules) => match rules.partition_point(|r| r.at_least <= outstanding) {
                 0 => 0,
                 i => rules[i - 1].workers.into(),
@@ -283,6 +310,7 @@ mod tests {
             running,
             next_run_in: None,
             busy: BusyDynos::None,
+            measured: None,
         }
     }
 
@@ -335,6 +363,25 @@ mod tests {
                 "{outstanding} jobs"
             );
         }
+    }
+
+    #[test]
+    fn learned_sizing_uses_the_fallback_until_measured() {
+        let p = policy(0, 100, Sizing::Learned { fallback: 10 }, 1);
+        let d = p.decide(&obs(25, 0));
+        assert_eq!((d.workers, d.jobs_per_worker), (3, Some(10)));
+        // Jobs of 2 s, dynos booting in 30 s: 16 jobs a worker.
+        let measured = Some(Measured {
+            job: 2 * SEC,
+            boot: 30 * SEC,
+        });
+        let d = p.decide(&Observation { measured, ..obs(25, 0) });
+        assert_eq!((d.workers, d.jobs_per_worker), (2, Some(16)));
+        // A number set keeps its meaning whatever is measured; rules have none.
+        let set = policy(0, 100, Sizing::JobsPerWorker(10), 1);
+        assert_eq!(set.decide(&Observation { measured, ..obs(25, 0) }).jobs_per_worker, Some(10));
+        let ruled = policy(0, 100, rules(&[(1, 1)]), 1);
+        assert_eq!(ruled.decide(&Observation { measured, ..obs(25, 0) }).jobs_per_worker, None);
     }
 
     #[test]
@@ -559,6 +606,7 @@ mod tests {
     fn any_sizing() -> impl Strategy<Value = Sizing> {
         prop_oneof![
             (1u32..50).prop_map(Sizing::JobsPerWorker),
+            (1u32..50).prop_map(|fallback| Sizing::Learned { fallback }),
             prop::collection::btree_map(0u64..1000, 0u32..30, 1..6).prop_map(|m| {
                 // Valid tables never lower workers: sort them so.
                 let mut workers: Vec<u32> = m.values().copied().collect();
@@ -583,12 +631,17 @@ mod tests {
 
     pub(super) fn any_obs() -> impl Strategy<Value = Observation> {
         let count = prop_oneof![0u64..2000, any::<u64>()];
-        (count.clone(), count, prop::option::of(0u64..600)).prop_map(|(runnable, running, next)| {
+        let measured = prop::option::of((0u64..600_000, 0u64..300_000).prop_map(|(job, boot)| Measured {
+            job: Duration::from_millis(job),
+            boot: Duration::from_millis(boot),
+        }));
+        (count.clone(), count, prop::option::of(0u64..600), measured).prop_map(|(runnable, running, next, measured)| {
             Observation {
                 runnable,
                 running,
                 next_run_in: next.map(Duration::from_secs),
                 busy: BusyDynos::None,
+                measured,
             }
         })
     }

@@ -33,6 +33,7 @@ fn worker_pool() -> PoolConfig {
 const PACING: PacingConfig = PacingConfig {
     api_throttle: Duration::ZERO,
     scale_down_delay: Duration::ZERO,
+    change_budget: None,
 };
 
 fn config(heroku: &MockServer, credentials: Credentials) -> DispatcherConfig {

@@ -10,7 +10,7 @@ module MiddleManagement
     # then would not see the row, and a rolled-back job wakes no one); a job
     # starting in a worker says "this process is a worker" (it watches, and
     # beats under Heartbeats.process_name so that its busy jobs are known by
-    # dyno); a job ending wakes a moment later (Runtime::Agent#wake_soon). Only jobs
+    # dyno); a job ending is timed and wakes a moment later (Runtime::Agent#wake_soon). Only jobs
     # whose adapter a registered backend claims (`backend.adapter?`) are
     # seen: Delayed Job's, Sidekiq's and Resque's have hooks of their own
     # and are not woken twice.
@@ -31,7 +31,9 @@ module MiddleManagement
         @subscribed = true
         ENQUEUES.each { |event| ::ActiveSupport::Notifications.subscribe(event) { |*, payload| enqueued(payload) } }
         ::ActiveSupport::Notifications.subscribe("perform_start.active_job") { |*, payload| performing(payload) }
-        ::ActiveSupport::Notifications.subscribe("perform.active_job") { |*, payload| performed(payload) }
+        ::ActiveSupport::Notifications.subscribe("perform.active_job") do |_name, started, finished, _id, payload|
+          performed(payload, finished - started)
+        end
       end
 
       def enqueued(payload)
@@ -51,9 +53,13 @@ module MiddleManagement
       end
 
       # The library records the job's end after this event: a count now
-      # would still see it running (Runtime::Agent#wake_soon).
-      def performed(payload)
-        on_claimed(payload, "note an Active Job job ending") { |agent| agent.wake_soon(payload[:job].queue_name) }
+      # would still see it running (Runtime::Agent#wake_soon). `seconds`:
+      # how long it ran, as Active Job timed it.
+      def performed(payload, seconds)
+        on_claimed(payload, "note an Active Job job ending") do |agent|
+          agent.job_done(payload[:job].queue_name, seconds.to_f)
+          agent.wake_soon(payload[:job].queue_name)
+        end
       end
 
       # Yields the agent and the backend that claims the event's adapter, if

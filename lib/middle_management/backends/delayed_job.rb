@@ -49,6 +49,12 @@ module MiddleManagement
               MiddleManagement.agent&.register_worker(worker.name)
             end
             lifecycle.before(:perform) { |_worker, job| MiddleManagement.agent&.wake(job.queue) }
+            lifecycle.around(:perform) do |worker, job, *args, &block|
+              started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
+              block.call(worker, job, *args)
+            ensure
+              MiddleManagement.agent&.job_done(job.queue, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
+            end
           end
         end
       end

@@ -8,6 +8,9 @@ module MiddleManagement
     # Eco/Basic mode, a list of types run at one dyno each) and the queues its
     # workers take jobs from.
     class Pool
+      # JOBS_PER_WORKER=auto sizes by this until the jobs and a boot are
+      # measured: the gem's default before it learned.
+      FALLBACK_JOBS_PER_WORKER = 10
       OPTIONS = %i[queues excluded_queues min max jobs_per_worker rules process_types dyno_concurrency wake_lead].freeze
 
       attr_reader :name, :queues, :excluded_queues, :min, :max, :jobs_per_worker, :rules, :process_types,
@@ -20,7 +23,7 @@ module MiddleManagement
         new(name, **options)
       end
 
-      def initialize(name, queues: nil, excluded_queues: [], min: 0, max: 1, jobs_per_worker: 10, rules: nil,
+      def initialize(name, queues: nil, excluded_queues: [], min: 0, max: 1, jobs_per_worker: :auto, rules: nil,
                      process_types: nil, dyno_concurrency: 1, wake_lead: 30)
         label = "pool #{name.inspect}"
         @name = Settings.process_type("#{label} process type", name)
@@ -56,6 +59,8 @@ module MiddleManagement
         end
       end
 
+      def learns? = jobs_per_worker == :auto
+
       # Eco/Basic dynos run one per process type, so the types listed are the ceiling.
       def capped_max
         process_types ? [max, process_types.size].min : max
@@ -79,7 +84,8 @@ module MiddleManagement
       def to_native
         Internal::Bridge::PoolSettings.new(
           name: name, formation_types: formation_types, eco: !process_types.nil?, min: min, max: capped_max,
-          jobs_per_worker: jobs_per_worker, rules: rules, dyno_concurrency: dyno_concurrency, wake_lead: wake_lead
+          jobs_per_worker: learns? ? FALLBACK_JOBS_PER_WORKER : jobs_per_worker, learn: learns?, rules: rules,
+          dyno_concurrency: dyno_concurrency, wake_lead: wake_lead
         )
       end
     end

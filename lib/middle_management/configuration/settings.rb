@@ -26,6 +26,7 @@ module MiddleManagement
       MAX_WORKERS = 10_000
       MAX_JOBS_PER_WORKER = 1_000_000
       MAX_DYNO_CONCURRENCY = 10_000
+      MAX_CHANGES_PER_HOUR = 3_600 # one a second
       MAX_AT_LEAST = 1_000_000_000_000
       MAX_SECONDS = 86_400 # one day
       MAX_PRICE = 1_000.0 # dollars a dyno-hour: far above Heroku's dearest dyno
@@ -47,8 +48,15 @@ module MiddleManagement
       def positive(name, value, most = nil) = count(name, value, most, least: 1)
 
       def workers(name, value) = count(name, value, MAX_WORKERS)
-      def jobs_per_worker(name, value) = positive(name, value, MAX_JOBS_PER_WORKER)
+      # A number, or "auto": learned from the app's jobs (Measures).
+      def jobs_per_worker(name, value)
+        return :auto if value.to_s.strip.downcase == "auto"
+        return positive(name, value, MAX_JOBS_PER_WORKER) if value.is_a?(Integer) || value.to_s.strip.match?(/\A\d+\z/)
+
+        fail!(name, value, "must be auto or a whole number of 1 or more")
+      end
       def dyno_concurrency(name, value) = positive(name, value, MAX_DYNO_CONCURRENCY)
+      def changes_per_hour(name, value) = count(name, value, MAX_CHANGES_PER_HOUR)
 
       # Seconds, as a Float: "10", "2.5", "500ms", "30s", "5m", "1h"; at most a day.
       def duration(name, value)

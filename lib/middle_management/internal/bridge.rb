@@ -43,9 +43,12 @@ module MiddleManagement
       # highest dyno number running one of its jobs (or nil);
       # `busy_unnumbered`: a busy dyno has no number (Fir). `quantity`: what
       # Heroku last confirmed, or nil. `memory`: the pacing's memory, as the
-      # last decision left it (Store::PoolRecord#memory).
+      # last decision left it (Store::PoolRecord#memory). `job_seconds` and
+      # `boot_seconds`: a job's mean duration and a dyno's boot as measured
+      # lately (Measures), or nil until both are (JOBS_PER_WORKER=auto
+      # sizes by them).
       Pool = Struct.new(:runnable, :running, :next_run_in, :top_busy_dyno, :busy_unnumbered, :quantity, :memory,
-                        keyword_init: true)
+                        :job_seconds, :boot_seconds, keyword_init: true)
 
       # The app's decision. `pools`: one Verdict per pool. `window_opens_at`
       # and `look_at` (store milliseconds): to record for the app, so that
@@ -60,16 +63,19 @@ module MiddleManagement
       # `send_quantity`: the quantity the call sends, or nil; `memory`: the
       # pacing's memory to record; `look_again_in`: seconds until this pool
       # must be looked at again, or nil; `over_max`: the work asks for more
-      # than MAX_WORKERS (the backlog alert's streak).
+      # than MAX_WORKERS (the backlog alert's streak); `jobs_per_worker`:
+      # what the work was sized by (nil with rules).
       Verdict = Struct.new(:wanted, :needed, :reason, :stops_busy, :send_quantity, :memory, :look_again_in,
-                           :over_max)
+                           :over_max, :jobs_per_worker)
 
       # What a dispatcher is started with (Configuration#native_settings),
       # every value checked in Ruby already. `target`: a Target; `pools`:
       # one PoolSettings per pool, in order. Times in seconds.
-      # `alert_webhook_url`: where `alert(text)` posts, or nil (a secret).
-      Settings = Struct.new(:target, :pools, :api_throttle, :scale_down_delay, :count_interval, :connect_timeout,
-                            :request_timeout, :alert_webhook_url, keyword_init: true) do
+      # `changes_per_hour`: each pool's formation calls an hour on average
+      # (in bursts of up to 10), 0 for no limit. `alert_webhook_url`: where
+      # `alert(text)` posts, or nil (a secret).
+      Settings = Struct.new(:target, :pools, :api_throttle, :scale_down_delay, :changes_per_hour, :count_interval,
+                            :connect_timeout, :request_timeout, :alert_webhook_url, keyword_init: true) do
         def inspect = "#<struct #{self.class.name} #{to_h.merge(alert_webhook_url: alert_webhook_url && "[REDACTED]")}>"
         alias_method :to_s, :inspect
       end
@@ -92,9 +98,10 @@ module MiddleManagement
       # One pool as the policy sees it (Configuration::Pool#to_native).
       # `formation_types`: the process types it sets, several in Eco/Basic
       # mode (`eco`: one dyno each, turned on in order). `rules`: pairs of
-      # [at_least, workers], or nil to size by `jobs_per_worker`.
-      # `wake_lead`: seconds.
-      PoolSettings = Struct.new(:name, :formation_types, :eco, :min, :max, :jobs_per_worker, :rules,
+      # [at_least, workers], or nil to size by `jobs_per_worker`; with
+      # `learn` (JOBS_PER_WORKER=auto) that is the fallback until the
+      # jobs and a boot are measured. `wake_lead`: seconds.
+      PoolSettings = Struct.new(:name, :formation_types, :eco, :min, :max, :jobs_per_worker, :learn, :rules,
                                 :dyno_concurrency, :wake_lead, keyword_init: true)
 
       # How `middle_management simulate` replays a trace: the `strategy`

@@ -51,7 +51,8 @@ module MiddleManagement
 
       def serve(procfile, options)
         token = options[:token] || @env["MIDDLE_MANAGEMENT_HEROKU_API_KEY"] || SecureRandom.hex(20)
-        supervisor = Supervisor.new(procfile, grace: options[:grace], output: @out, web_port: options[:web_port])
+        supervisor = Supervisor.new(procfile, grace: options[:grace], output: @out, web_port: options[:web_port],
+                                              boot_delay: options[:boot_delay])
         page = LocalPage.new(app_file: options[:require])
         server = Server.new(app: options[:app], token: token, limits: options[:limits], supervisor: supervisor,
                             port: options[:port], web: page).start
@@ -71,7 +72,7 @@ module MiddleManagement
       def parse_local(argv)
         options = { procfile: "Procfile", port: 5000, app: Server::DEFAULT_APP, token: nil,
                     grace: Supervisor::DEFAULT_GRACE, formation: {}, limits: {}, web_port: Supervisor::DEFAULT_WEB_PORT,
-                    require: nil }
+                    require: nil, boot_delay: 0 }
         parser = local_parser(options)
         parser.parse!(argv)
         return parser if options[:help]
@@ -92,6 +93,11 @@ module MiddleManagement
             options[:token] = v
           end
           o.on("--grace SECONDS", Float, "Seconds from SIGTERM to SIGKILL (default: 30, as on Heroku)") { |v| options[:grace] = v }
+          o.on("--boot-delay SECONDS", Float, "Seconds a new dyno takes to start, as Heroku's boot (default: 0)") do |v|
+            raise OptionParser::InvalidArgument, "--boot-delay #{v}: must be from 0 to 600" unless v.between?(0, 600)
+
+            options[:boot_delay] = v
+          end
           o.on("--formation TYPE=N,...", "Initial quantities (default: every type at 0)") { |v| options[:formation] = pairs(v) }
           o.on("--limits TYPE=N,...", "Cap types like Eco/Basic dynos (e.g. worker1=1)") { |v| options[:limits] = pairs(v) }
           o.on("--web-port PORT", Integer, "PORT of web.1 (default: 5100)") { |v| options[:web_port] = v }

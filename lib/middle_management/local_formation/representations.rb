@@ -50,6 +50,8 @@ module MiddleManagement
         }
       end
 
+      STATES = { up: "up", starting: "starting" }.freeze # a stopping dyno is "down"
+
       # status: a Supervisor::Status (a running process, or one the formation
       # implies when nothing runs them); process: its type's formation entry.
       def dyno(status, process)
@@ -58,7 +60,7 @@ module MiddleManagement
           "app" => app_identity, "attach_url" => nil, "command" => process.command, "created_at" => since,
           "id" => LocalFormation.stable_id("dyno #{@app_id} #{status.name} #{status.pid} #{since}"),
           "name" => status.name, "release" => { "id" => LocalFormation.stable_id("release #{@app_id}"), "version" => 1 },
-          "size" => process.size, "state" => status.state == :up ? "up" : "down", "type" => status.type,
+          "size" => process.size, "state" => STATES.fetch(status.state, "down"), "type" => status.type,
           "updated_at" => since
         }
       end

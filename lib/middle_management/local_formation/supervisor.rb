@@ -5,7 +5,9 @@ module MiddleManagement
     # Runs a Procfile's processes the way Heroku runs dynos: `scale("worker", 3)`
     # keeps worker.1..worker.3 running; scaling down sends SIGTERM to the
     # highest numbers first and SIGKILL `grace` seconds later; a process that
-    # exits by itself is restarted after a short, growing delay.
+    # exits by itself is restarted after a short, growing delay. With a
+    # `boot_delay`, a new dyno starts that many seconds after the call that
+    # asked for it (shown as "starting"), as Heroku's take a while to boot.
     #
     # Changes converge at once on the caller's thread (spawning is quick); a
     # background thread keeps the deadlines (SIGKILL, restarts), and one
@@ -26,7 +28,7 @@ module MiddleManagement
       # output and lifecycle lines (nil discards them). env: added to every
       # process's environment.
       def initialize(procfile, grace: DEFAULT_GRACE, output: nil, env: {}, web_port: DEFAULT_WEB_PORT,
-                     restart_delay: RESTART_DELAY)
+                     restart_delay: RESTART_DELAY, boot_delay: 0)
         @procfile = procfile.is_a?(Procfile) ? procfile : Procfile.load(procfile)
         @grace = grace
         @output = Output.new(output, names: @procfile.types.map { |type| "#{type}.1" })
@@ -39,6 +41,8 @@ module MiddleManagement
         @slots = {}       # [type, number] => the Dyno running it
         @retiring = []    # told to stop; kept until nothing of them is left
         @restart_at = {}  # [type, number] => when a crashed slot restarts
+        @boot_delay = boot_delay
+        @booting = {}     # [type, number] => when a new dyno, still booting, starts
         @stopped = false
         @timekeeper = Thread.new { keep_time }
         @timekeeper.name = "local-formation-supervisor"
@@ -86,10 +90,13 @@ module MiddleManagement
       # What `heroku ps` would list: state :up or :stopping.
       def dynos
         @lock.synchronize do
-          live.map do |dyno|
+          running = live.map do |dyno|
             state = @slots[dyno.slot].equal?(dyno) ? :up : :stopping
             Status.new(name: dyno.name, type: dyno.type, number: dyno.number, pid: dyno.pid, state: state,
                        up_since: dyno.up_since)
+          end
+          running + @booting.keys.map do |type, number|
+            Status.new(name: "#{type}.#{number}", type: type, number: number, state: :starting, up_since: Time.now)
           end
         end
       end
@@ -104,6 +111,7 @@ module MiddleManagement
           @stopped = true
           @targets.clear
           @restart_at.clear
+          @booting.clear
           @output.system("sending SIGTERM to all processes") unless @slots.empty?
           @slots.values.sort_by { |dyno| -dyno.number }.each { |dyno| retire(dyno) }
           @slots.clear
@@ -134,15 +142,22 @@ module MiddleManagement
         @targets.each do |type, target|
           surplus = @slots.values.select { |dyno| dyno.type == type && dyno.number > target }
           surplus.sort_by { |dyno| -dyno.number }.each { |dyno| retire(@slots.delete(dyno.slot)) }
-          @restart_at.delete_if { |(slot_type, number), _| slot_type == type && number > target }
+          [@restart_at, @booting].each { |slots| slots.delete_if { |(slot_type, number), _| slot_type == type && number > target } }
           (1..target).each do |number|
             slot = [type, number]
-            next if @slots.key?(slot) || (@restart_at[slot] && @restart_at[slot] > at)
+            next if @slots.key?(slot) || [@restart_at[slot], @booting[slot]].compact.any? { |due| due > at }
+            next boot(slot, at) unless @boot_delay.zero? || @booting.key?(slot) || @restart_at.key?(slot)
 
             @restart_at.delete(slot)
+            @booting.delete(slot)
             start(type, number)
           end
         end
+      end
+
+      def boot(slot, at)
+        @booting[slot] = at + @boot_delay
+        @output.line(slot.join("."), format("starting (booting for %.1fs)", @boot_delay))
       end
 
       def start(type, number)
@@ -211,7 +226,7 @@ module MiddleManagement
       end
 
       def next_wake(at)
-        deadlines = @retiring.reject(&:killed).map(&:kill_at) + @restart_at.values
+        deadlines = @retiring.reject(&:killed).map(&:kill_at) + @restart_at.values + @booting.values
         waits = deadlines.map { |deadline| [deadline - at, 0.001].max }
         waits << GROUP_POLL if @retiring.any?(&:exited?)
         waits.min

@@ -6,6 +6,7 @@ require "middle_management/runtime/coordinator"
 require "middle_management/runtime/decision"
 require "middle_management/runtime/alerter"
 require "middle_management/runtime/history"
+require "middle_management/runtime/measuring"
 require "middle_management/runtime/soon_wakes"
 require "middle_management/runtime/status"
 require "middle_management/worker/drain"
@@ -71,6 +72,24 @@ module MiddleManagement
 
       def soon_wakes = @soon_wakes ||= SoonWakes.new
 
+      # A job on `queue` ended after `seconds` (its library's hook timed
+      # it): folded in memory, written once a minute (Measuring).
+      def job_done(queue, seconds)
+        measuring.job_done(pool_index(queue), seconds) unless disabled_reason
+      rescue StandardError => e
+        @log.failure("could not time a job", e)
+      end
+
+      # The pools' jobs and boots as measured (JOBS_PER_WORKER=auto).
+      def measuring = @measuring ||= Measuring.new(@pools, history, @log)
+
+      # What was measured of pool `name` (a Measures::Measured), for the
+      # page: read from the store when this process's reading is a minute old.
+      def measured(name)
+        pool = @pools.find { |candidate| candidate.name == name } or return nil
+        measuring.measured(store, pool, Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond))
+      end
+
       # The scaling history's writer and reader (MIDDLE_MANAGEMENT_HISTORY).
       def history = @history ||= History.new(configuration.history, @log)
 
@@ -133,7 +152,8 @@ module MiddleManagement
       def status(exact: false)
         base = { enabled: disabled_reason.nil?, disabled_reason: disabled_reason }
         dispatcher = current_dispatcher or return base.merge(pools: [], calls: 0, errors: 0)
-        status = Status.new(dispatcher.status, @decision, pools: @pools, store: @store, recount: exact && method(:count))
+        status = Status.new(dispatcher.status, @decision, pools: @pools, store: @store, measuring: measuring,
+                            recount: exact && method(:count))
         base.merge(status.to_h)
       end
 
@@ -146,6 +166,9 @@ module MiddleManagement
       def store
         @store ||= Store.choose(@backends, app: configuration.heroku_app.to_s, log: @log)
       end
+
+      # The store once a decision chose it, else nil: what is measured waits for it.
+      def chosen_store = @store
 
       def stop
         @mutex.synchronize do

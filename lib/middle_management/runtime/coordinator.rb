@@ -67,6 +67,7 @@ module MiddleManagement
 
             @handling.synchronize { handle(@dispatcher.next_message([WAIT, @agent.soon_wakes.next_in].compact.min)) }
             @agent.soon_wakes.due.each { |pool| @dispatcher.wake(pool, nil) }
+            @agent.measuring.tick(@agent.chosen_store)
           rescue SystemExit, SignalException
             raise
           rescue Exception => e # rubocop:disable Lint/RescueException -- this thread must outlive any fault

@@ -108,10 +108,12 @@ module MiddleManagement
         @capped[pool.name] = counts.capped
         busy = busy_dynos(pool, counts)
         record = lease.record(pool.name)
+        measured = @agent.measuring.measured(@agent.store, pool, lease.now)
+        job_seconds, boot_seconds = measured.job_seconds, measured.boot_seconds if measured.complete?
         input = Internal::Bridge::Pool.new(runnable: counts.runnable, running: counts.running,
                                            next_run_in: counts.next_run_in, top_busy_dyno: busy.top,
                                            busy_unnumbered: busy.unnumbered?, quantity: record.quantity,
-                                           memory: record.memory)
+                                           memory: record.memory, job_seconds: job_seconds, boot_seconds: boot_seconds)
         [counts, busy, input]
       end
 
@@ -140,8 +142,9 @@ module MiddleManagement
                  else "nothing to send"
                  end
         runnable = counts.capped ? "≥ #{counts.runnable}" : counts.runnable
+        per_worker = verdict.jobs_per_worker && "#{verdict.jobs_per_worker} per worker; "
         "#{pool.name} wants #{verdict.wanted} (#{verdict.reason}; #{runnable} runnable, " \
-          "#{counts.running} running; #{why}): #{action}"
+          "#{counts.running} running; #{per_worker}#{why}): #{action}"
       end
     end
   end

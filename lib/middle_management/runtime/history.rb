@@ -33,7 +33,8 @@ module MiddleManagement
           samples << entry(pool.name, :sample, at, runnable: counts.runnable, capped: counts.capped ? true : false,
                                                    running: counts.running, quantity: quantity,
                                                    needed: verdict.needed, over_max: verdict.over_max,
-                                                   oldest_wait: counts.oldest_wait)
+                                                   oldest_wait: counts.oldest_wait,
+                                                   jobs_per_worker: verdict.jobs_per_worker)
           next [samples.last] unless new_change?(pool.name, quantity, verdict.send_quantity)
 
           [samples.last, entry(pool.name, :change, at, from: quantity, to: verdict.send_quantity,
@@ -77,10 +78,7 @@ module MiddleManagement
         store.history(pool: pool, since: Integer(since), kinds: kinds)
       end
 
-      private
-
-      def entry(pool, kind, at, **figures) = Store::HistoryEntry.new(pool: pool, kind: kind, at: at, figures: figures)
-
+      # Entries made elsewhere (Runtime::Measuring's), written as the others are.
       def write(store, entries, prune_before: nil)
         return if entries.empty?
 
@@ -92,6 +90,10 @@ module MiddleManagement
       rescue StandardError => e
         @log.failure(FAILED, e)
       end
+
+      private
+
+      def entry(pool, kind, at, **figures) = Store::HistoryEntry.new(pool: pool, kind: kind, at: at, figures: figures)
 
       # A decision that comes before Heroku's answer sends the same change
       # again (the record still has the old quantity): the dispatcher makes

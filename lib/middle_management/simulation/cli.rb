@@ -3,7 +3,10 @@ require "optparse"
 require "middle_management/errors"
 require "middle_management/configuration"
 require "middle_management/internal/native"
+require "middle_management/measures"
 require "middle_management/simulation/trace"
+require "middle_management/simulation/grid"
+require "middle_management/simulation/replay"
 
 module MiddleManagement
   module Simulation
@@ -22,13 +25,15 @@ module MiddleManagement
       end
 
       def run(argv)
-        options = { strategy: "ours", boot_time: 30.0, grace: 30.0, price: STANDARD_1X, settings: {},
-                    checkup: 60.0, upscale_timeout: 0.0, downscale_timeout: 0.0, decrementable: false, jump: 1 }
+        options = Replay::DEFAULTS.merge(settings: {})
         parser = parser(options)
         trace_path, = parser.parse(argv)
         return usage(parser, "give a trace: middle_management simulate TRACE.csv") unless trace_path
 
-        report = simulate(Trace.read(trace_path), options)
+        replay = Replay.new(Trace.read(trace_path), options)
+        return grid(replay, options) if options[:grid]
+
+        report = replay.call
         @out.puts(options[:json] ? JSON.generate(report) : table(report, options))
         0
       rescue OptionParser::ParseError, Trace::Error, ConfigurationError, Errno::ENOENT => e
@@ -37,29 +42,13 @@ module MiddleManagement
 
       private
 
-      def simulate(trace, options)
-        # The gem's own defaults: what an app gets with no setting.
-        config = Configuration.new
-        { heroku_app: "simulation", heroku_api_key: "none", dry_run: true }
-          .each { |name, value| config.public_send(:"#{name}=", value) }
-        # Named by their flags in errors: `--max-workers must be …`.
-        options[:settings].each { |name, value| config.__send__(:assign, name, value, "--#{name.to_s.tr("_", "-")}") }
-        config.validate!
-        simulation = Internal::Bridge::Simulation.new(
-          strategy: options[:strategy], workers: options[:workers] || config.max_workers, checkup: options[:checkup],
-          ratio: config.jobs_per_worker, decrementable: options[:decrementable],
-          upscale_timeout: options[:upscale_timeout], downscale_timeout: options[:downscale_timeout],
-          jump: options[:jump], boot_time: options[:boot_time], grace: options[:grace], price: options[:price]
-        )
-        Internal::Native.simulate(config.native_settings, trace.flat, simulation).to_h
-      end
-
       def parser(options)
         OptionParser.new do |o|
           o.banner = "Usage: middle_management simulate TRACE.csv [options]"
           { "jobs-per-worker" => :jobs_per_worker, "max-workers" => :max_workers, "min-workers" => :min_workers,
             "scale-down-delay" => :scale_down_delay, "api-throttle" => :api_throttle,
-            "dyno-concurrency" => :dyno_concurrency, "count-interval" => :count_interval }.each do |flag, name|
+            "dyno-concurrency" => :dyno_concurrency, "count-interval" => :count_interval,
+            "changes-per-hour" => :changes_per_hour }.each do |flag, name|
             o.on("--#{flag} VALUE", "MIDDLE_MANAGEMENT_#{name.upcase}") { |v| options[:settings][name] = v }
           end
           o.on("--strategy NAME", "#{STRATEGIES.join(", ")} (default ours)") do |v|
@@ -82,8 +71,18 @@ module MiddleManagement
           o.on("--boot-time SECONDS", Float, "from the call to a dyno taking jobs (default 30)") { |v| options[:boot_time] = v }
           o.on("--grace SECONDS", Float, "SIGTERM to SIGKILL (default 30, as Heroku)") { |v| options[:grace] = v }
           o.on("--price DOLLARS", Float, "per dyno-hour (default #{STANDARD_1X.round(4)}: Standard-1X, $25/month)") { |v| options[:price] = v }
+          o.on("--grid", "search #{Grid::SEARCHED.keys.map { |name| "--#{name.to_s.tr("_", "-")}" }.join(", ")}: " \
+                         "print the settings no other beats on both cost and p95 wait, beside the defaults and peers") do
+            options[:grid] = true
+          end
           o.on("--json", "one JSON object, for scripts") { options[:json] = true }
         end
+      end
+
+      def grid(replay, options)
+        result = Grid.new(replay).run
+        @out.puts(options[:json] ? JSON.generate(result.to_h) : result.to_s)
+        0
       end
 
       def table(r, options)
@@ -98,9 +97,14 @@ module MiddleManagement
           .then { |text| text + fates(r) }
       end
 
-      # Said only when it happened: a strategy that kills a job over and over.
+      # Said only when it happened: a strategy that kills a job over and over;
+      # what JOBS_PER_WORKER=auto learned.
       def fates(r)
         lines = []
+        if (learned = r[:learned])
+          lines << ["learned", "#{learned[:jobs_per_worker]} per worker: jobs take #{Measures.seconds(learned[:job_seconds])}, " \
+                               "dynos boot in #{Measures.seconds(learned[:boot_seconds])}"]
+        end
         if r[:lost].positive?
           lines << ["jobs given up", "#{r[:lost]} (stopped #{Internal::Native::MAX_ATTEMPTS} times, as Delayed Job gives up)"]
         end

@@ -4,7 +4,9 @@ module MiddleManagement
   module Store
     # One line of a pool's scaling history. `kind`: :sample (what a
     # decision saw), :change (what it sent), :error (a Heroku call that
-    # failed), :confirmed (Heroku's answer) or :alert (one that went out).
+    # failed), :confirmed (Heroku's answer), :alert (one that went out),
+    # :jobs (a worker process's jobs of a minute) or :boot (a dyno's first
+    # heartbeat after a scale-up).
     # `at`: ms since the epoch on the store's clock; nil when written, for
     # the store to stamp.
     # `figures`: a Hash of plain values (HistoryEntry::FIGURES).
@@ -22,23 +24,28 @@ module MiddleManagement
 
     # How the stores keep history entries: as text, read back checked.
     module History
-      KINDS = %i[sample change error confirmed alert].freeze
+      KINDS = %i[sample change error confirmed alert jobs boot].freeze
       KIND_NAMES = KINDS.to_h { |kind| [kind.to_s, kind] }.freeze
       # What each kind carries. A sample: runnable (at least that many if
       # `capped`), running, the quantity Heroku confirmed, what the work
       # needs, whether it asks for more than MAX_WORKERS (`over_max`) and
       # the oldest runnable job's wait in seconds (nil where the library
-      # cannot tell it cheaply). A change: from the confirmed
+      # cannot tell it cheaply), and the jobs per worker it sized by (nil
+      # with rules). A change: from the confirmed
       # quantity to what was sent, why, the busy and draining dynos, and
       # the process that decided. An error: Heroku's message (scrubbed of
       # secrets before it reached Ruby) and status. An alert: its kind
-      # (Alerts::KINDS) and words.
+      # (Alerts::KINDS) and words. Jobs: how many ended, their seconds in
+      # all and the longest. A boot: the dyno and when the call that
+      # raised the formation to it was decided (store ms).
       FIGURES = {
-        sample: %i[runnable capped running quantity needed over_max oldest_wait],
+        sample: %i[runnable capped running quantity needed over_max oldest_wait jobs_per_worker],
         change: %i[from to reason busy draining by],
         error: %i[message status],
         confirmed: %i[quantity],
-        alert: %i[kind text]
+        alert: %i[kind text],
+        jobs: %i[done seconds longest],
+        boot: %i[dyno raised_at]
       }.freeze
 
       module_function

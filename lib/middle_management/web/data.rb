@@ -1,5 +1,6 @@
 require "time"
 require "middle_management/alerts"
+require "middle_management/measures"
 require "middle_management/store/history"
 require "middle_management/web/cost"
 require "middle_management/web/series"
@@ -17,12 +18,16 @@ module MiddleManagement
       # The status figures shown per pool (a list, so nothing new leaks in).
       POOL_FIGURES = %i[desired known runnable capped running busy_dynos draining calls errors last_result
                         last_call_at unconfirmed].freeze
+      # The week's read leaves out the workers' minutes of jobs (a row per
+      # process a minute): the agent keeps what they measure.
+      WEEK_KINDS = (Store::History::KINDS - [:jobs]).freeze
 
       # Where the data comes from: this process's agent.
       class Live
         def configuration = MiddleManagement.configuration
         def status = MiddleManagement.status
-        def history(pool, since_ms) = MiddleManagement.history(pool: pool, since: since_ms)
+        def history(pool, since_ms, kinds) = MiddleManagement.history(pool: pool, since: since_ms, kinds: kinds)
+        def measured(pool) = MiddleManagement.agent&.measured(pool)
         def now_ms = (Time.now.to_f * 1000).round
       end
 
@@ -53,11 +58,12 @@ module MiddleManagement
         settings = config.pools.find { |pool| pool.name == name }
         now_status = Array(status[:pools]).find { |pool| pool[:name] == name } || {}
         # One read of the week: the chart, the decisions and the cost all come from it.
-        history = @source.history(name, now - WEEK_MS)
+        history = @source.history(name, now - WEEK_MS, WEEK_KINDS)
         samples = history.select { |entry| entry.kind == :sample }
         span_from = now - (SPANS.fetch(@span) * 1000)
         max = settings&.max
         { name: name, min_workers: settings&.min, max_workers: max, jobs_per_worker: settings&.jobs_per_worker,
+          rules: settings&.rules, measured: (@source.measured(name) || Measures::Measured.new(jobs: 0, boots: 0)).to_h,
           now: now_figures(now_status, samples.last),
           chart: Series.new(samples.select { |entry| entry.at >= span_from }, from: span_from, to: now).to_h,
           decisions: recent(history, :change, DECISIONS) { |figures| figures.slice(*Store::History::FIGURES[:change]) },
@@ -71,6 +77,7 @@ module MiddleManagement
         figures[:last_call_at] = figures[:last_call_at].utc.iso8601 if figures[:last_call_at].respond_to?(:utc)
         figures[:needed] = last_sample&.figures&.dig(:needed)
         figures[:oldest_wait] = last_sample&.figures&.dig(:oldest_wait)
+        figures[:jobs_per_worker] = last_sample&.figures&.dig(:jobs_per_worker)
         figures[:sampled_at] = last_sample && iso(last_sample.at)
         figures
       end

@@ -1,5 +1,6 @@
 require "rack"
 require "middle_management/alerts"
+require "middle_management/measures"
 require "middle_management/web/chart"
 
 module MiddleManagement
@@ -40,8 +41,20 @@ module MiddleManagement
                 ["What the work needs", now[:needed]], ["Runnable jobs", runnable], ["Running jobs", now[:running]],
                 ["Busy dynos", list(now[:busy_dynos])], ["Draining dynos", list(now[:draining])],
                 ["Min / max workers", "#{@pool[:min_workers]} / #{@pool[:max_workers]}"],
+                ["Jobs per worker", per_worker(now[:jobs_per_worker])],
+                ["Measured", Measures::Measured.new(**@pool[:measured]).to_s],
                 ["Calls to Heroku (errors)", "#{now[:calls]} (#{now[:errors]})"], ["Last result", now[:last_result]]]
         table(%w[What Now], rows.map { |label, value| [h(label), h(value.nil? ? "—" : value)] }, css: "now")
+      end
+
+      # What the last decision sized by, and whether it was learned.
+      def per_worker(used)
+        setting = @pool[:jobs_per_worker]
+        if @pool[:rules] then "none: sized by MIDDLE_MANAGEMENT_RULES"
+        elsif setting != :auto then setting
+        elsif used then "#{used} (auto: a dyno's boot ÷ a job's duration × the jobs it runs at once)"
+        else "auto (no decision yet)"
+        end
       end
 
       def span_link(span)

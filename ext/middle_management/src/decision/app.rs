@@ -96,6 +96,7 @@ mod tests {
         let pacing = PacingConfig {
             api_throttle: Duration::from_secs(10),
             scale_down_delay: Duration::ZERO,
+            change_budget: None,
         };
         let policies = [policy(5), policy(5)];
         let first = decide_app(

@@ -12,7 +12,7 @@ pub use app::{decide_app, AppVerdict, PoolInput};
 pub use why::{Why, NEWS_GAP};
 
 use crate::pacing::{Pacer, PacingConfig, Step};
-use crate::policy::{BusyDynos, Observation, Policy, Reason};
+use crate::policy::{BusyDynos, Measured, Observation, Policy, Reason};
 
 /// What the app's store keeps for a pool, as far as deciding goes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub struct Counts {
     pub top_busy_dyno: Option<u32>,
     /// A busy job runs on a dyno whose name has no number.
     pub busy_unnumbered: bool,
+    /// The pool's jobs and boots as measured lately, if they were.
+    pub measured: Option<Measured>,
 }
 
 impl Counts {
@@ -86,6 +88,8 @@ pub struct Verdict {
     /// Decide again this soon even without news: a change waits for the
     /// window or the scale-down delay, or a scheduled job needs a worker.
     pub look_again_in: Option<Duration>,
+    /// The jobs per worker the work was sized by (`None` with rules).
+    pub jobs_per_worker: Option<u32>,
 }
 
 pub fn decide(
@@ -111,6 +115,7 @@ pub fn decide(
         running: counts.running,
         next_run_in: counts.next_run_in,
         busy: counts.busy_dynos(record.quantity),
+        measured: counts.measured,
     });
     pacer.desire(now, decision.workers);
     let send = match pacer.poll(now) {
@@ -142,6 +147,7 @@ pub fn decide(
         window_opens_at,
         memory: pacer.memory(),
         look_again_in: [wait, decision.consult_at_in].into_iter().flatten().min(),
+        jobs_per_worker: decision.jobs_per_worker,
     }
 }
 
@@ -164,6 +170,7 @@ mod tests {
         PacingConfig {
             api_throttle: Duration::from_secs(throttle),
             scale_down_delay: Duration::from_secs(delay),
+            change_budget: None,
         }
     }
 

@@ -75,6 +75,7 @@ mod tests {
         let pacing = |secs| PacingConfig {
             api_throttle: Duration::from_secs(secs),
             scale_down_delay: Duration::ZERO,
+            change_budget: None,
         };
         let minute = Duration::from_secs(60);
         assert_eq!(Why::News.gap(pacing(10), minute), NEWS_GAP);

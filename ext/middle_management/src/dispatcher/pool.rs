@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::config::PoolConfig;
 use super::request::{Answer, Decided, Why};
 use crate::decision::Counts;
-use crate::policy::Reason;
+use crate::policy::{Measured, Reason};
 
 /// How long Ruby may take to answer a request before it is asked again.
 pub const ANSWER_GRACE: Duration = Duration::from_secs(30);
@@ -30,6 +30,8 @@ pub struct Call {
     /// where counts stop: `outstanding` is at least this.
     pub at_least: bool,
     pub reason: Reason,
+    /// What was measured of the pool when it decided (JOBS_PER_WORKER=auto).
+    pub measured: Option<Measured>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -236,6 +238,7 @@ impl Pool {
                     .saturating_add(decided.counts.running),
                 at_least: decided.counts.runnable >= self.config.policy.count_cap(),
                 reason: decided.reason,
+                measured: decided.counts.measured,
             });
         }
     }
@@ -320,13 +323,35 @@ impl Pool {
             .map(|d| (counted_at + d).saturating_sub(now))
     }
 
-    /// How the pool sizes itself, for log lines: "1 job per worker".
-    pub fn sizing(&self) -> String {
+    /// How the pool sized itself, for log lines: "1 job per worker", "9
+    /// per worker: jobs take 3.4 s, dynos boot in 31 s".
+    pub fn sizing(&self, measured: Option<Measured>) -> String {
         use crate::policy::Sizing;
-        match self.config.policy.sizing() {
-            Sizing::JobsPerWorker(1) => "1 job per worker".into(),
-            Sizing::JobsPerWorker(n) => format!("{n} jobs per worker"),
-            Sizing::Rules(rules) => format!("{} rules", rules.len()),
+        match (self.config.policy.sizing(), measured) {
+            (Sizing::JobsPerWorker(1), _) => "1 job per worker".into(),
+            (Sizing::JobsPerWorker(n), _) => format!("{n} jobs per worker"),
+            (Sizing::Learned { fallback }, None) => {
+                format!("{fallback} per worker until jobs and a boot are measured")
+            }
+            (Sizing::Learned { .. }, Some(m)) => format!(
+                "{} per worker: jobs take {}, dynos boot in {}",
+                m.jobs_per_worker(self.config.policy.dyno_concurrency()),
+                seconds(m.job),
+                seconds(m.boot)
+            ),
+            (Sizing::Rules(rules), _) => format!("{} rules", rules.len()),
         }
+    }
+}
+
+/// A measured duration in words: "40 ms", "3.4 s", "31 s".
+fn seconds(duration: Duration) -> String {
+    let secs = duration.as_secs_f64();
+    if secs < 1.0 {
+        format!("{} ms", duration.as_millis())
+    } else if secs < 10.0 {
+        format!("{secs:.1} s")
+    } else {
+        format!("{secs:.0} s")
     }
 }

@@ -156,6 +156,7 @@ impl Harness {
             pacing: PacingConfig {
                 api_throttle,
                 scale_down_delay: Duration::ZERO,
+                change_budget: None,
             },
             records: vec![PoolInput::default(); count],
             window_opens_at: None,
@@ -597,6 +598,7 @@ async fn the_simulator_calls_as_the_dispatcher_does() {
         pacing: crate::pacing::PacingConfig {
             api_throttle: 10 * SEC,
             scale_down_delay: Duration::ZERO,
+            change_budget: None,
         },
         count_interval: Duration::ZERO,
         heroku: HerokuParams {

@@ -14,13 +14,17 @@ pub const MEMORY_MAX_CHARS: usize = 600;
 const LEGACY_MAX_CHARS: usize = 1_000;
 
 /// `Pacer::memory` as stored: the latest wish (`d`), when the first wish
-/// came (`f`, ms) and the earlier higher wishes with when they ended (`s`).
+/// came (`f`, ms), the earlier higher wishes with when they ended (`s`)
+/// and the starts of the last calls the change budget counts (`c`, ms;
+/// left out when none is counted).
 #[derive(Debug, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Memory {
     pub d: Option<u32>,
     pub f: Option<u64>,
     pub s: Vec<(u64, u32)>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub b: Option<u64>,
 }
 
 impl Memory {

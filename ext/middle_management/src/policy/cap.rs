@@ -3,7 +3,7 @@
 //! count only up to it (a `LIMIT`-ed count in SQL) and a decision costs the
 //! same at a million jobs as at a hundred.
 
-use super::{Policy, Sizing};
+use super::{Policy, Sizing, LEARNED_MOST};
 
 impl Policy {
     /// The smallest number of outstanding jobs from which every larger one
@@ -19,6 +19,8 @@ impl Policy {
             // ("sized to outstanding jobs"); one more job and it is capped
             // ("capped at max_workers"), which it stays.
             Sizing::JobsPerWorker(per) => max * u64::from(*per) + 1,
+            // Learned: as for the most jobs per worker it can be.
+            Sizing::Learned { fallback } => max * u64::from((*fallback).max(LEARNED_MOST)) + 1,
             // The step function is flat from the first row whose workers it
             // keeps to the end; every row above max_workers is the same row,
             // and below the first row no worker is needed (a row of 0 at 0).
@@ -40,7 +42,8 @@ impl Policy {
 #[cfg(test)]
 mod tests {
     use super::super::tests::{any_busy, any_obs, any_policy, obs, policy, rules};
-    use super::super::{Observation, Policy, Sizing};
+    use super::super::{Measured, Observation, Policy, Sizing};
+    use std::time::Duration;
     use proptest::prelude::*;
 
     #[test]
@@ -100,10 +103,15 @@ mod tests {
             // With nothing else observed, one job fewer than the cap decides
             // otherwise (the workers, or why): no smaller cap would be exact.
             // (A min_workers above the lower rows can make them alike.)
+            // (A learned sizing's cap holds for whatever is measured, so it
+            // is the least only for the most a measurement gives.)
             let p = Policy::new(0, p.max_workers(), p.sizing().clone(), 1, p.wake_lead());
             let cap = p.count_cap();
+            let most = Measured { job: Duration::from_millis(1), boot: Duration::from_secs(3600) };
+            let measured = matches!(p.sizing(), Sizing::Learned { .. }).then_some(most);
             prop_assume!(cap > 0);
-            prop_assert_ne!(p.decide(&obs(cap - 1, 0)), p.decide(&obs(cap, 0)));
+            let at = |runnable| p.decide(&Observation { measured, ..obs(runnable, 0) });
+            prop_assert_ne!(at(cap - 1), at(cap));
         }
     }
 }

@@ -14,7 +14,7 @@ use magnus::{prelude::*, Error, IntoValue, RArray, RClass, RModule, RStruct, Rub
 use super::errors::gem_error;
 use crate::decision::{AppVerdict, Counts, PoolInput, Verdict};
 use crate::dispatcher::Request;
-use crate::policy::Reason;
+use crate::policy::{Measured, Reason};
 
 /// The Structs of `Internal::Bridge` the extension reads or builds, with
 /// their members in order.
@@ -53,6 +53,8 @@ const STRUCTS: [(&str, &[&str]); 9] = [
             "busy_unnumbered",
             "quantity",
             "memory",
+            "job_seconds",
+            "boot_seconds",
         ],
     ),
     (
@@ -70,6 +72,7 @@ const STRUCTS: [(&str, &[&str]); 9] = [
             "memory",
             "look_again_in",
             "over_max",
+            "jobs_per_worker",
         ],
     ),
     (
@@ -79,6 +82,7 @@ const STRUCTS: [(&str, &[&str]); 9] = [
             "pools",
             "api_throttle",
             "scale_down_delay",
+            "changes_per_hour",
             "count_interval",
             "connect_timeout",
             "request_timeout",
@@ -100,6 +104,7 @@ const STRUCTS: [(&str, &[&str]); 9] = [
             "min",
             "max",
             "jobs_per_worker",
+            "learn",
             "rules",
             "dyno_concurrency",
             "wake_lead",
@@ -218,20 +223,30 @@ pub fn decide_input(ruby: &Ruby, value: Value) -> Result<Decide, Error> {
 fn pool_input(ruby: &Ruby, value: Value) -> Result<PoolInput, Error> {
     let pool = read(ruby, value, Kind::Pool)?;
     let next_run_in: Option<f64> = pool.getmember("next_run_in")?;
+    let job: Option<f64> = pool.getmember("job_seconds")?;
+    let boot: Option<f64> = pool.getmember("boot_seconds")?;
     Ok(PoolInput {
         counts: Counts {
             runnable: pool.getmember("runnable")?,
             running: pool.getmember("running")?,
-            next_run_in: next_run_in
-                .map(|s| Duration::try_from_secs_f64(s).unwrap_or(Duration::ZERO)),
+            next_run_in: next_run_in.map(seconds),
             top_busy_dyno: pool.getmember("top_busy_dyno")?,
             busy_unnumbered: pool.getmember("busy_unnumbered")?,
+            measured: job.zip(boot).map(|(job, boot)| Measured {
+                job: seconds(job),
+                boot: seconds(boot),
+            }),
         },
         quantity: pool.getmember("quantity")?,
         memory: pool
             .getmember::<_, Option<String>>("memory")?
             .unwrap_or_default(),
     })
+}
+
+/// Seconds from Ruby: a negative or non-finite value (never sent) as none.
+fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value).unwrap_or(Duration::ZERO)
 }
 
 pub fn outcome(ruby: &Ruby, verdict: &AppVerdict) -> Result<Value, Error> {
@@ -259,5 +274,6 @@ fn pool_verdict(ruby: &Ruby, v: &Verdict) -> Result<Value, Error> {
             .map(|d| d.as_secs_f64())
             .into_value_with(ruby),
         v.reason == Reason::Maximum,
+        v.jobs_per_worker,
     ))
 }

@@ -11,7 +11,7 @@ use super::bridge::{self, Kind};
 use super::errors::configuration_error;
 use crate::dispatcher::{DispatcherConfig, PoolConfig, Target};
 use crate::heroku::Credentials;
-use crate::pacing::PacingConfig;
+use crate::pacing::{ChangeBudget, PacingConfig};
 use crate::policy::{Policy, Rule, Sizing};
 
 pub(super) fn member<T: TryConvert>(data: RStruct, name: &str) -> Result<T, Error> {
@@ -45,6 +45,7 @@ pub fn dispatcher_config(ruby: &Ruby, settings: Value) -> Result<DispatcherConfi
         pacing: PacingConfig {
             api_throttle: seconds(settings, "api_throttle")?,
             scale_down_delay: seconds(settings, "scale_down_delay")?,
+            change_budget: ChangeBudget::per_hour(member(settings, "changes_per_hour")?),
         },
         count_interval: seconds(settings, "count_interval")?,
         connect_timeout: seconds(settings, "connect_timeout")?,
@@ -80,6 +81,9 @@ fn pool_config(pool: RStruct) -> Result<PoolConfig, Error> {
                 .map(|(at_least, workers)| Rule { at_least, workers })
                 .collect(),
         ),
+        None if member(pool, "learn")? => Sizing::Learned {
+            fallback: member(pool, "jobs_per_worker")?,
+        },
         None => Sizing::JobsPerWorker(member(pool, "jobs_per_worker")?),
     };
     let policy = Policy::new(

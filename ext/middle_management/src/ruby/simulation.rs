@@ -38,6 +38,17 @@ impl RbReport {
         hash.aset(ruby.to_symbol("killed"), r.killed)?;
         hash.aset(ruby.to_symbol("lost"), r.lost)?;
         hash.aset(ruby.to_symbol("unfinished"), r.unfinished)?;
+        let learned = match r.learned {
+            Some((measured, per_worker)) => {
+                let learned = ruby.hash_new();
+                learned.aset(ruby.to_symbol("job_seconds"), measured.job.as_secs_f64())?;
+                learned.aset(ruby.to_symbol("boot_seconds"), measured.boot.as_secs_f64())?;
+                learned.aset(ruby.to_symbol("jobs_per_worker"), per_worker)?;
+                Some(learned)
+            }
+            None => None,
+        };
+        hash.aset(ruby.to_symbol("learned"), learned)?;
         Ok(hash)
     }
 }

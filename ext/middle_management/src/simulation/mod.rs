@@ -12,6 +12,7 @@
 
 mod clairvoyant;
 mod heroku_model;
+mod learner;
 mod peers;
 mod report;
 
@@ -21,8 +22,9 @@ use std::time::Duration;
 
 use crate::decision::{self, Counts, Occasion, Record, Why};
 use crate::pacing::PacingConfig;
-use crate::policy::Policy;
+use crate::policy::{Policy, Sizing};
 use heroku_model::Dynos;
+use learner::Learner;
 pub use heroku_model::HerokuParams;
 pub use peers::{HireFire, Judoscale};
 use peers::{Memory, Queue};
@@ -114,6 +116,8 @@ struct Run<'a> {
     /// A peer's next checkup, and its memory.
     checkup_at: Option<u64>,
     peer: Memory,
+    /// What the gem would measure, with JOBS_PER_WORKER=auto.
+    learner: Option<Learner>,
 }
 
 impl<'a> Run<'a> {
@@ -161,6 +165,9 @@ impl<'a> Run<'a> {
                 _ => None,
             },
             peer: Memory::default(),
+            learner: (strategy == Strategy::Ours
+                && matches!(settings.policy.sizing(), Sizing::Learned { .. }))
+            .then(Learner::default),
         }
     }
 
@@ -200,14 +207,21 @@ impl<'a> Run<'a> {
             lost: self.lost as u64,
             unfinished: (self.jobs.len() - self.finished - self.lost) as u64,
         };
-        Some(Report::new(
+        let mut report = Report::new(
             self.formation.billed_until(self.now),
             self.settings.price_per_dyno_hour,
             waits,
             &self.calls,
             self.formation.peak(),
             fates,
-        ))
+        );
+        let concurrency = self.settings.policy.dyno_concurrency();
+        report.learned = self
+            .learner
+            .as_mut()
+            .and_then(|l| l.measured(self.now))
+            .map(|m| (m, m.jobs_per_worker(concurrency)));
+        Some(report)
     }
 
     /// Everything that happens at `now`.
@@ -224,6 +238,11 @@ impl<'a> Run<'a> {
         }
         let (ended, killed) = self.formation.advance(self.now);
         self.finished += ended.len();
+        if let Some(learner) = &mut self.learner {
+            for &job in &ended {
+                learner.job_ended(self.now, self.jobs[job].duration);
+            }
+        }
         self.news |= !ended.is_empty() || !killed.is_empty();
         for kill in killed {
             self.killed += 1;
@@ -315,6 +334,7 @@ impl<'a> Run<'a> {
             next_run_in: next_due.map(|due| Duration::from_millis(due - self.now)),
             top_busy_dyno: self.formation.top_busy(),
             busy_unnumbered: false,
+            measured: self.learner.as_mut().and_then(|l| l.measured(self.now)),
         };
         let verdict = decision::decide(
             &self.settings.policy,
@@ -339,6 +359,12 @@ impl<'a> Run<'a> {
     }
 
     fn call(&mut self, quantity: u32) {
+        if let Some(learner) = &mut self.learner {
+            let boot = self.settings.heroku.boot_ms;
+            for _ in self.formation.quantity()..quantity {
+                learner.booted(self.now + boot, boot);
+            }
+        }
         self.record.quantity = Some(quantity);
         self.calls.push((self.now, quantity));
         self.formation

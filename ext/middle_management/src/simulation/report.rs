@@ -1,5 +1,7 @@
 //! A simulation's figures: what the workers cost and how long jobs waited.
 
+use crate::policy::Measured;
+
 /// Seconds, dyno-hours and dollars, as `middle_management simulate` prints them.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Report {
@@ -19,6 +21,9 @@ pub struct Report {
     pub unfinished: u64,
     /// Each formation call: when (ms) and the quantity.
     pub changes: Vec<(u64, u32)>,
+    /// With JOBS_PER_WORKER=auto: what was measured by the end, and the
+    /// jobs per worker it gives.
+    pub learned: Option<(Measured, u32)>,
 }
 
 /// What became of the jobs besides running once.
@@ -60,6 +65,7 @@ impl Report {
             lost: fates.lost,
             unfinished: fates.unfinished,
             changes: calls.to_vec(),
+            learned: None,
         }
     }
 }

@@ -9,6 +9,7 @@ fn settings(max: u32, throttle_s: u64) -> Settings {
         pacing: PacingConfig {
             api_throttle: Duration::from_secs(throttle_s),
             scale_down_delay: Duration::ZERO,
+            change_budget: None,
         },
         count_interval: Duration::from_secs(60),
         heroku: HerokuParams {
@@ -189,4 +190,40 @@ fn a_replay_stops_when_asked() {
     let jobs = now_jobs(&[60, 60]);
     assert!(simulate_until(&jobs, &settings(3, 10), Strategy::Ours, &stop).is_none());
     assert!(simulate_until(&jobs, &settings(3, 10), Strategy::Clairvoyant, &stop).is_some());
+}
+
+#[test]
+fn auto_learns_the_traces_durations_and_boot_and_sizes_by_them() {
+    // Jobs of 3 s, one every 2 s for two hours, then a burst of 40; dynos boot in 30 s.
+    let mut jobs: Vec<Job> = (0..3_600)
+        .map(|i| Job {
+            enqueued_at: i * 2 * SEC,
+            due_at: i * 2 * SEC,
+            duration: 3 * SEC,
+        })
+        .collect();
+    let burst_at = 7_300 * SEC;
+    jobs.extend((0..40).map(|_| Job {
+        enqueued_at: burst_at,
+        due_at: burst_at,
+        duration: 3 * SEC,
+    }));
+    let mut auto = settings(10, 10);
+    auto.policy = Policy::new(0, 10, Sizing::Learned { fallback: 10 }, 1, Duration::from_secs(30));
+    let r = simulate(&jobs, &auto, Strategy::Ours);
+    let (measured, per_worker) = r.learned.expect("learned");
+    assert_eq!((measured.job, measured.boot), (Duration::from_secs(3), Duration::from_secs(30)));
+    assert_eq!(per_worker, 11, "30 s ÷ 3 s, and the one it starts at 30 s");
+    // The burst of 40 (with the trickle's last) is sized 11 a worker: 4 or 5 dynos.
+    let burst_peak = r.changes.iter().filter(|&&(at, _)| at >= burst_at).map(|&(_, q)| q).max();
+    assert!(matches!(burst_peak, Some(4 | 5)), "{:?}", r.changes.iter().filter(|&&(at, _)| at >= burst_at).collect::<Vec<_>>());
+
+    // Jobs of 16 s learn 2 a worker.
+    for job in &mut jobs {
+        job.duration = 16 * SEC;
+    }
+    let r = simulate(&jobs, &auto, Strategy::Ours);
+    assert_eq!(r.learned.map(|(_, per)| per), Some(2));
+    let fixed = simulate(&jobs, &settings(10, 10), Strategy::Ours);
+    assert_eq!(fixed.learned, None, "a number set learns nothing");
 }

@@ -40,6 +40,7 @@ module MiddleManagement
         def working_on(job)
           result = super
           @middle_management_queue = job.queue
+          @middle_management_started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
           MiddleManagement::Backends::Resque.wake(job.queue)
           result
         end
@@ -49,7 +50,11 @@ module MiddleManagement
         ensure
           queue = @middle_management_queue
           @middle_management_queue = nil
-          MiddleManagement::Backends::Resque.wake(queue) if queue
+          if queue
+            ran = Process.clock_gettime(Process::CLOCK_MONOTONIC) - @middle_management_started
+            MiddleManagement.agent&.job_done(queue.to_s, ran)
+            MiddleManagement::Backends::Resque.wake(queue)
+          end
         end
       end
     end

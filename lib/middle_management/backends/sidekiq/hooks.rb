@@ -57,11 +57,13 @@ module MiddleManagement
 
         def call(_worker, job, queue)
           ServerMiddleware.started(job, queue)
+          started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
           yield
         rescue Exception => e # rubocop:disable Lint/RescueException -- Sidekiq::Shutdown is not a StandardError
           error = e
           raise
         ensure
+          MiddleManagement.agent&.job_done(queue, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started) if started
           ServerMiddleware.finished(job, queue, error)
         end
       end

@@ -101,7 +101,7 @@ impl<A: FormationApi> Engine<A> {
                 formation: pool.config.formation_for(to),
                 outstanding: call.outstanding,
                 at_least: call.at_least,
-                sizing: pool.sizing(),
+                sizing: pool.sizing(call.measured),
                 reason: call.reason,
                 dry_run: self.dry_run,
             });
