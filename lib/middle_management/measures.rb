@@ -1,6 +1,7 @@
 module MiddleManagement
   # What the app's own jobs and dynos measure, for JOBS_PER_WORKER=auto
-  # (boot time ÷ job duration × DYNO_CONCURRENCY, computed natively) and
+  # ((⌊boot time ÷ job duration⌋ + 1) × DYNO_CONCURRENCY, computed
+  # natively: policy/learned.rs) and
   # for people (status, the page). Read from the pool's history: the
   # workers' :jobs entries (per process, a minute's jobs folded: how many,
   # their seconds, the longest) and :boot entries (a dyno's first

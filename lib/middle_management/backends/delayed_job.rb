@@ -48,12 +48,13 @@ module MiddleManagement
               MiddleManagement.watch
               MiddleManagement.agent&.register_worker(worker.name)
             end
-            lifecycle.before(:perform) { |_worker, job| MiddleManagement.agent&.wake(job.queue) }
+            # A job starting wakes the dispatcher; its end is timed (Runtime::Measuring).
             lifecycle.around(:perform) do |worker, job, *args, &block|
+              MiddleManagement.agent&.wake(job.queue)
               started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
               block.call(worker, job, *args)
             ensure
-              MiddleManagement.agent&.job_done(job.queue, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started)
+              MiddleManagement.agent&.job_done(job.queue, Process.clock_gettime(Process::CLOCK_MONOTONIC) - started) if started
             end
           end
         end

@@ -75,15 +75,20 @@ module MiddleManagement
         # The cheapest searched setting that waits no longer at p95 than the defaults.
         def cheapest_as_fast = points.select { |point| point.p95 <= defaults.p95 }.min_by(&:cost)
 
-        # How much more the defaults cost than that setting, in percent.
-        def defaults_extra = ((defaults.cost / cheapest_as_fast.cost) - 1) * 100
+        # How much more the defaults cost than that setting, in percent (nil
+        # when none waits as little: the defaults' own flags may lie outside
+        # the grid).
+        def defaults_extra
+          cheapest = cheapest_as_fast or return nil
+          ((defaults.cost / cheapest.cost) - 1) * 100
+        end
 
         # Peers that both cost less and wait less than the defaults.
         def peers_beating_defaults = peers.select { |peer| peer.beats?(defaults) }
 
         def to_h
           { searched: SEARCHED, frontier: frontier.map(&:to_h), defaults: defaults.to_h,
-            cheapest_as_fast: cheapest_as_fast.to_h, defaults_extra_percent: defaults_extra.round(1),
+            cheapest_as_fast: cheapest_as_fast&.to_h, defaults_extra_percent: defaults_extra&.round(1),
             peers: peers.map(&:to_h), peers_beating_defaults: peers_beating_defaults.map(&:name) }
         end
 

@@ -323,7 +323,7 @@ impl Pool {
             .map(|d| (counted_at + d).saturating_sub(now))
     }
 
-    /// How the pool sized itself, for log lines: "1 job per worker", "9
+    /// How the pool sized itself, for log lines: "1 job per worker", "10
     /// per worker: jobs take 3.4 s, dynos boot in 31 s".
     pub fn sizing(&self, measured: Option<Measured>) -> String {
         use crate::policy::Sizing;
