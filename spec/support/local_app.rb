@@ -24,8 +24,12 @@ module LocalApp
   end
 
   # `vars` without their prefix ("MAX_WORKERS" => 4), and the fake Heroku's URL.
+  # These apps run on a compressed clock (throttles of a second or less, jobs
+  # of a second): the change budget, an hour's worth of real time, is off
+  # unless `vars` sets it (pacing.rs and spec/simulate_spec.rb specify it).
   def app_env(heroku, vars)
-    vars.merge("HEROKU_API_URL" => heroku.url).to_h { |name, value| ["MIDDLE_MANAGEMENT_#{name}", value.to_s] }
+    { "CHANGES_PER_HOUR" => 0 }.merge(vars).merge("HEROKU_API_URL" => heroku.url)
+                               .to_h { |name, value| ["MIDDLE_MANAGEMENT_#{name}", value.to_s] }
   end
 
   def formation_log_path(dir) = File.join(dir, "formation.log")
