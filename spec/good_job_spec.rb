@@ -261,7 +261,8 @@ RSpec.describe "GoodJob" do
 
       it "hires a worker before the entry's next occurrence, with none running", time_limit: 120 do
         heroku, = start
-        occurrence = (Time.now.to_i / 60 + 1) * 60 # the next minute: "* * * * *"
+        # The next minute ("* * * * *") at least 20 s away, so that a loaded machine boots the web process before it.
+        occurrence = ((Time.now.to_i + 20) / 60 + 1) * 60
         web = start_child(app_env(heroku, vars), RbConfig.ruby, "-e", "#{GoodJobApp.boot}\nMiddleManagement.watch\nsleep")
         await("a worker hired for the occurrence", timeout: 90, saw: -> { "#{changes(heroku)}\n#{web.output}" }) do
           changes(heroku).any? { |_, quantity| quantity == 1 }
