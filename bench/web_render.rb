@@ -35,6 +35,7 @@ class BenchSource
 
   def history(pool, since, kinds) = @store.history(pool: pool, since: since, kinds: kinds)
   def measured(_pool) = nil
+  def tuning(_pool) = nil
   def now_ms = @store.now_ms
 end
 

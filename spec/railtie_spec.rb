@@ -27,6 +27,7 @@ RSpec.describe "under Rails" do
       Rails.application.load_tasks
       puts "tasks: \#{Rake::Task.tasks.map(&:name).grep(/middle_management/)}"
       puts "scale needs: \#{Rake::Task["middle_management:scale"].prerequisites}"
+      puts "tune needs: \#{Rake::Task["middle_management:tune"].prerequisites}"
     RUBY
     env = env.transform_keys { |key| "MIDDLE_MANAGEMENT_#{key}" }.merge("MIDDLE_MANAGEMENT_DRY_RUN" => "true")
     capture_within(env, RbConfig.ruby, "-e", script, timeout: 30)
@@ -42,11 +43,12 @@ RSpec.describe "under Rails" do
     expect(output).to include("logger is Rails.logger: true")
   end
 
-  it "knows a web server by its first request, and offers rake middle_management:scale" do
+  it "knows a web server by its first request, and offers rake middle_management:scale and :tune" do
     output, status = boot_rails({ "HEROKU_APP" => "myapp" })
     expect(status).to be_success, output
     expect(output).to include("watching before a request: false", "watching after a request: true",
-                              'tasks: ["middle_management:scale"]', 'scale needs: ["environment"]')
+                              'tasks: ["middle_management:scale", "middle_management:tune"]', 'scale needs: ["environment"]',
+                              'tune needs: ["environment"]')
   end
 
   it "refuses a bad setting during initialisation, naming the variable" do

@@ -1,4 +1,5 @@
 require "middle_management/web"
+require "middle_management/runtime/tuner"
 require "net/http"
 
 # The page as Rack sees it, from known rows: who may see it, what it shows,
@@ -9,17 +10,19 @@ RSpec.describe MiddleManagement::Web do
 
   # Status and history as a fake: known rows, a known clock.
   class WebSource
-    attr_accessor :configuration, :status, :rows, :measures
+    attr_accessor :configuration, :status, :rows, :measures, :tunings
 
     def initialize(configuration, status, rows)
       @configuration = configuration
       @status = status
       @rows = rows
       @measures = {}
+      @tunings = {}
     end
 
     def history(pool, since, kinds) = rows.fetch(pool, []).select { |entry| entry.at >= since && kinds.include?(entry.kind) }
     def measured(pool) = measures[pool]
+    def tuning(pool) = tunings[pool]
     def now_ms = NOW_MS
   end
 
@@ -49,10 +52,12 @@ RSpec.describe MiddleManagement::Web do
   end
 
   let(:measures) { {} }
+  let(:tunings) { {} }
 
   def app(env = {}, authorize: nil)
     source = WebSource.new(configuration(env), status, rows)
     source.measures = measures
+    source.tunings = tunings
     auth = MiddleManagement::Web::Auth.new(source.configuration, authorize)
     described_class.new(source: source, auth: auth)
   end
@@ -160,6 +165,30 @@ RSpec.describe MiddleManagement::Web do
     expect(json["pools"].first["now"]["jobs_per_worker"]).to eq(3)
     fixed = get(app(credentials.merge("MIDDLE_MANAGEMENT_JOBS_PER_WORKER" => "4")), "/", basic("ops", "s3cret-pass-77")).body
     expect(fixed).to include("<td>Jobs per worker</td><td>4</td>")
+  end
+
+  it "shows what the last day says to set, beside the app's settings and the peers, once it is replayed" do
+    page = get(app(credentials), "/", basic("ops", "s3cret-pass-77")).body
+    expect(page).to include("Tuning: the last day is being replayed with other settings; reload in a minute.")
+    tuned = MiddleManagement::Runtime::Tuner::Tuned
+    tunings["worker"] = tuned.new(outcome: MiddleManagement::Tuning::Error.new("no job ended <yet>"), at: NOW_MS)
+    page = get(app(credentials), "/", basic("ops", "s3cret-pass-77")).body
+    expect(page).to include("Tuning (2026-03-02T02:00:00.000Z): no job ended &lt;yet&gt;</p>")
+    # Jobs of 3 s, one every 10 s for two hours, served by one dyno.
+    jobs = (0...720).map { |i| [i * 10.0, 3.0] }
+    history = HistoryDay.entries(jobs, workers: 1, start_ms: NOW_MS - (2 * HOUR_MS), boot: 20)
+    config = configuration("MIDDLE_MANAGEMENT_JOBS_PER_WORKER" => "1", "MIDDLE_MANAGEMENT_CHANGES_PER_HOUR" => "0")
+    recommendation = MiddleManagement::Tuning.recommend(config, config.pools.first, now_ms: NOW_MS) { history }
+    tunings["worker"] = tuned.new(outcome: recommendation, at: NOW_MS)
+    page = get(app(credentials.merge("MIDDLE_MANAGEMENT_JOBS_PER_WORKER" => "1")), "/", basic("ops", "s3cret-pass-77")).body
+    expect(page).to include("<h3>Tuned on the last day</h3>", "jobs rebuilt from 2026-03-02T00:00:00Z",
+                            "jobs take 3.0 s; dynos boot in 20 s (2 boots)", "<td>Your settings</td>", "<td>Recommended</td>",
+                            "<td>Peer: hirefire</td>", "<td>Peer: judoscale</td>", "<td>Peer: always-on</td>",
+                            "recommended: ", "  MIDDLE_MANAGEMENT_SCALE_DOWN_DELAY=")
+    json = JSON.parse(get(app(credentials), "/status.json", basic("ops", "s3cret-pass-77")).body)
+    tuning = json["pools"].first["tuning"]
+    expect(tuning).to include("state" => "ready", "jobs" => be_within(10).of(720), "boot_seconds" => 20.0)
+    expect(tuning["recommended"]["cost"]).to be < tuning["yours"]["cost"]
   end
 
   it "draws a point per sample of the span, each matching its history row" do

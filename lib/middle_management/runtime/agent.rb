@@ -90,6 +90,19 @@ module MiddleManagement
         measuring.measured(store, pool, Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond))
       end
 
+      # What the last day's traffic says to set for pool `name`
+      # (Runtime::Tuner): a Tuner::Tuned, or nil while it is computed.
+      def tuning(name)
+        pool = @pools.find { |candidate| candidate.name == name } or return nil
+        tuner.latest(store, pool, Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond))
+      end
+
+      # Loaded when the page first asks: no app process carries the simulator's code otherwise.
+      def tuner
+        require "middle_management/runtime/tuner"
+        @tuner ||= Tuner.new(configuration, @log)
+      end
+
       # The scaling history's writer and reader (MIDDLE_MANAGEMENT_HISTORY).
       def history = @history ||= History.new(configuration.history, @log)
 

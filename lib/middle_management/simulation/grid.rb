@@ -37,8 +37,11 @@ module MiddleManagement
 
       # `replay`: a Replay (its `call(settings, strategy, options)` gives a
       # report Hash, as `middle_management simulate --json` prints it).
-      def initialize(replay)
+      # `baseline`: what the replay's own settings are called (`tune`
+      # replays the app's: "your settings").
+      def initialize(replay, baseline: "the defaults")
         @replay = replay
+        @baseline = baseline
       end
 
       def run
@@ -46,7 +49,7 @@ module MiddleManagement
           settings = SEARCHED.keys.zip(values).to_h
           Point.new(name: flags(settings), settings: settings, report: @replay.call(settings, "ours", {}))
         end
-        defaults = Point.new(name: "the defaults", settings: {}, report: @replay.call({}, "ours", {}))
+        defaults = Point.new(name: @baseline, settings: {}, report: @replay.call({}, "ours", {}))
         peers = PEERS.map do |name, (settings, strategy, options)|
           Point.new(name: name, settings: settings, report: @replay.call(settings, strategy, options))
         end
@@ -98,12 +101,17 @@ module MiddleManagement
             searched #{points.size} settings: #{searched}
             the frontier (no other setting costs less and waits less at p95):
             #{frontier.map { |point| row(point) }.join("\n")}
-            the defaults:
+            #{defaults.name}:
             #{row(defaults)}
               #{verdict}
             peers:
-            #{peers.map { |peer| row(peer) + (peer.beats?(defaults) ? "   beats the defaults" : "") }.join("\n")}
+            #{peers.map { |peer| row(peer) + (peer.beats?(defaults) ? "   beats #{defaults.name}" : "") }.join("\n")}
           TEXT
+        end
+
+        # A point as the table shows it (`tune` too).
+        def row(point)
+          format("  %-10s p95 %6.1f s  %6d changes  %s", format("$%.2f", point.cost), point.p95, point.changes, point.name)
         end
 
         private
@@ -113,10 +121,6 @@ module MiddleManagement
           return "no searched setting waits as little at p95" unless cheapest
 
           format("%+.1f%% against the cheapest setting waiting no longer at p95 (%s)", defaults_extra, cheapest.name)
-        end
-
-        def row(point)
-          format("  %-10s p95 %6.1f s  %6d changes  %s", format("$%.2f", point.cost), point.p95, point.changes, point.name)
         end
       end
     end

@@ -15,23 +15,39 @@ module MiddleManagement
 
       def self.read(path) = new(File.read(path), source: path)
 
+      # A trace of Jobs already made (`middle_management tune` rebuilds one
+      # from the history), times relative to the first.
+      def self.of(jobs) = allocate.tap { |trace| trace.__send__(:start_at_zero, jobs) }
+
       def initialize(text, source: "the trace")
         rows = CSV.parse(text, headers: true)
         missing = %w[enqueued_at duration] - rows.headers.compact
         raise Error, "#{source} has no #{missing.join(" or ")} column (its header: #{rows.headers.join(",")})" if missing.any?
 
-        @jobs = rows.each_with_index.map { |row, index| job(row, index + 2, source) }.sort_by(&:enqueued_at)
+        start_at_zero(rows.each_with_index.map { |row, index| job(row, index + 2, source) })
+      end
+
+      # enqueued_at, due_at, duration for each job, as the native simulator takes them.
+      def flat = @jobs.flat_map { |job| [job.enqueued_at, job.due_at, job.duration] }
+
+      # The CSV that Trace.read reads back (seconds, to the millisecond).
+      def to_csv
+        CSV.generate do |csv|
+          csv << %w[enqueued_at run_at duration queue]
+          @jobs.each { |job| csv << [job.enqueued_at.round(3), job.due_at.round(3), job.duration.round(3), job.queue] }
+        end
+      end
+
+      private
+
+      def start_at_zero(jobs)
+        @jobs = jobs.sort_by(&:enqueued_at)
         start = @jobs.first&.enqueued_at || 0.0
         @jobs.each do |job|
           job.enqueued_at -= start
           job.due_at -= start
         end
       end
-
-      # enqueued_at, due_at, duration for each job, as the native simulator takes them.
-      def flat = @jobs.flat_map { |job| [job.enqueued_at, job.due_at, job.duration] }
-
-      private
 
       def job(row, line, source)
         enqueued_at = time(row["enqueued_at"], "enqueued_at", line, source)

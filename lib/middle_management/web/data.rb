@@ -28,6 +28,7 @@ module MiddleManagement
         def status = MiddleManagement.status
         def history(pool, since_ms, kinds) = MiddleManagement.history(pool: pool, since: since_ms, kinds: kinds)
         def measured(pool) = MiddleManagement.agent&.measured(pool)
+        def tuning(pool) = MiddleManagement.agent&.tuning(pool)
         def now_ms = (Time.now.to_f * 1000).round
       end
 
@@ -69,6 +70,7 @@ module MiddleManagement
           decisions: recent(history, :change, DECISIONS) { |figures| figures.slice(*Store::History::FIGURES[:change]) },
           errors: recent(history, :error, ERRORS) { |figures| figures.slice(:message, :status) },
           cost: Cost.new(history, now: now, price: config.dyno_price, max_workers: max).to_h,
+          tuning: tuning(@source.tuning(name)),
           alerts: Alerts.active(history, after_ms: config.alert_after * 1000).map { |alert| alert.merge(at: iso(alert[:at])) } }
       end
 
@@ -80,6 +82,17 @@ module MiddleManagement
         figures[:jobs_per_worker] = last_sample&.figures&.dig(:jobs_per_worker)
         figures[:sampled_at] = last_sample && iso(last_sample.at)
         figures
+      end
+
+      # The last day replayed with other settings (Runtime::Tuner): what
+      # to set, or why nothing is said; computing until the first is done.
+      def tuning(tuned)
+        return { state: "computing" } unless tuned
+
+        outcome = tuned.outcome
+        return { state: "none", at: iso(tuned.at), reason: outcome.message } if outcome.is_a?(Exception)
+
+        { state: "ready", at: iso(tuned.at), summary: outcome.summary, advice: outcome.advice }.merge(outcome.to_h)
       end
 
       def recent(history, kind, limit)

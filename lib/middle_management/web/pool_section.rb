@@ -26,6 +26,7 @@ module MiddleManagement
           (#{@pool[:chart][:points].size} points from #{@pool[:chart][:samples]} samples#{@pool[:chart][:downsampled] ? ", downsampled" : ""})</p>
           #{Chart.new(@pool[:chart], span: @span)}
           #{cost}
+          #{tuning}
           #{decisions}
           #{errors}
           </section>
@@ -71,6 +72,31 @@ module MiddleManagement
         end
         table(["", "History covers", "Dyno-hours", "Cost", "Dyno-hours at MAX_WORKERS always on", "Its cost"],
               rows, css: "cost")
+      end
+
+      # What the last day says to set (Tuning), beside the app's settings and the peers.
+      def tuning
+        tuning = @pool[:tuning]
+        case tuning[:state]
+        when "computing"
+          %(<p class="note tuning">Tuning: the last day is being replayed with other settings; reload in a minute.</p>)
+        when "none" then %(<p class="note tuning">Tuning (#{h(tuning[:at])}): #{h(tuning[:reason])}</p>)
+        else tuned(tuning)
+        end
+      end
+
+      def tuned(tuning)
+        rows = [["Your settings", tuning[:yours]], ["Recommended", tuning[:recommended]],
+                *tuning[:peers].map { |peer| ["Peer: #{peer[:name]}", peer] }].filter_map do |label, point|
+          point && [h(label), h(dollars(point[:cost])), h(format("%.1f s", point[:wait_p95])), h(point[:changes]),
+                    h(point[:name])]
+        end
+        <<~HTML
+          <h3>Tuned on the last day</h3>
+          <p class="note tuning">#{h(tuning[:summary])} (replayed #{h(tuning[:at])}, again within the hour).</p>
+          #{table(["", "Cost", "p95 wait", "Changes", "Settings"], rows, css: "tuning")}
+          <pre class="advice">#{h(tuning[:advice])}</pre>
+        HTML
       end
 
       def decisions

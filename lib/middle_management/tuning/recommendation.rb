@@ -1,0 +1,116 @@
+require "time"
+require "middle_management/configuration"
+require "middle_management/measures"
+require "middle_management/simulation/grid"
+
+module MiddleManagement
+  module Tuning
+    # What a grid over a pool's rebuilt traffic says to set: of the
+    # searched settings whose p95 wait is no longer than the app's own
+    # settings', the cheapest, or one costing at most NEAR more that waits
+    # less; recommended when it costs at least GAIN less than the app's
+    # settings, or waits GAIN less at no more cost; else keep them.
+    class Recommendation
+      # Smaller gains are the rebuild's blur (arrivals placed within their
+      # minute, scheduled jobs seen only when due): `ruby bench/tune.rb`
+      # found predicted savings of 2-3% to be none on the true day.
+      GAIN = 0.05
+      NEAR = 0.02
+
+      attr_reader :pool, :rebuild, :grid, :current
+
+      # `grid`: a Simulation::Grid::Result whose baseline is `current`, the
+      # pool's settings; `default_pool`: whether the pool is the one the
+      # MIDDLE_MANAGEMENT_* variables size (others are `c.pool`'s); `price`:
+      # the replays' dollars per dyno-hour.
+      def initialize(pool, rebuild, grid, current, default_pool:, price:)
+        @pool = pool
+        @rebuild = rebuild
+        @grid = grid
+        @current = current
+        @default_pool = default_pool
+        @price = price
+      end
+
+      def yours = grid.defaults
+
+      # A Grid::Point, or nil: keep the settings.
+      def recommended
+        as_fast = grid.points.select { |point| point.p95 <= yours.p95 }
+        cheapest = as_fast.min_by(&:cost) or return nil
+        best = as_fast.select { |point| point.cost <= cheapest.cost * (1 + NEAR) }.min_by { |point| [point.p95, point.changes] }
+        cheaper = best.cost <= yours.cost * (1 - GAIN)
+        faster = best.cost <= yours.cost && best.p95 <= yours.p95 * (1 - GAIN)
+        best if cheaper || faster
+      end
+
+      # What to set, as the app sets it, only what differs: lines such as
+      # "MIDDLE_MANAGEMENT_SCALE_DOWN_DELAY=60".
+      def changes
+        point = recommended or return []
+        point.settings.reject { |name, value| same?(value, @current[name]) }.map { |name, value| line(name, value) }
+      end
+
+      # What the simulator confirms it with: `middle_management simulate
+      # TRACE <these>` on the rebuilt trace (`tune --trace-out`).
+      def flags(point = recommended || yours)
+        @current.merge(point.settings).map { |name, value| "--#{name.to_s.tr("_", "-")} #{value}" }
+                .push("--boot-time #{rebuild.boot_seconds || BOOT_SECONDS}", "--price #{@price}").join(" ")
+      end
+
+      def to_h
+        { pool: pool.name, from: iso(rebuild.from), to: iso(rebuild.to), jobs: rebuild.trace.jobs.size,
+          jobs_done: rebuild.jobs_done, job_seconds: rebuild.mean_seconds, boot_seconds: rebuild.boot_seconds,
+          boots: rebuild.boots, yours: yours.to_h, recommended: recommended&.to_h, changes: changes,
+          peers: grid.peers.map(&:to_h), frontier: grid.frontier.map(&:to_h) }
+      end
+
+      def to_s
+        <<~TEXT
+          pool #{pool.name}: #{summary}
+          #{advice}
+          #{grid}
+        TEXT
+      end
+
+      # "12,040 jobs from … to …; jobs take 3.4 s; dynos boot in 31 s (8 boots)".
+      def summary
+        job = rebuild.mean_seconds ? "jobs take #{Measures.seconds(rebuild.mean_seconds)}" : "no job ended"
+        boot = if rebuild.boot_seconds
+                 "dynos boot in #{Measures.seconds(rebuild.boot_seconds)} (#{rebuild.boots} #{rebuild.boots == 1 ? "boot" : "boots"})"
+               else
+                 "no boot measured (taken as #{Measures.seconds(BOOT_SECONDS)})"
+               end
+        "#{rebuild.trace.jobs.size} jobs rebuilt from #{iso(rebuild.from)} to #{iso(rebuild.to)}; #{job}; #{boot}"
+      end
+
+      # The recommendation in words and the lines to set.
+      def advice
+        point = recommended
+        unless point
+          return "keep your settings: no searched setting costs #{(GAIN * 100).round}% less waiting no longer " \
+                 "at p95, or waits #{(GAIN * 100).round}% less costing no more"
+        end
+
+        head = format("recommended: $%.2f against your $%.2f (%+.0f%%), p95 wait %.1f s against your %.1f s (%s)",
+                      point.cost, yours.cost, ((point.cost / yours.cost) - 1) * 100, point.p95, yours.p95, point.name)
+        [head, *changes.map { |line| "  #{line}" }].join("\n")
+      end
+
+      private
+
+      # Pools other than the default one are set in `c.pool`; the pacing
+      # settings are the app's.
+      def line(name, value)
+        return %(c.pool "#{pool.name}", jobs_per_worker: #{value.inspect}) if name == :jobs_per_worker && !@default_pool
+
+        "#{Configuration::ENV_PREFIX}#{name.upcase}=#{value}"
+      end
+
+      # 0 and 0.0 seconds are one setting; auto is auto.
+      def same?(value, other) = value == other || (value.is_a?(Numeric) && other.is_a?(Numeric) && value.to_f == other.to_f)
+
+      def iso(ms) = Time.at(ms / 1000r).utc.iso8601
+    end
+  end
+end
