@@ -97,6 +97,25 @@ follow = lambda do |seconds, &until_done|
   print_changes.call
 end
 
+# What `rake middle_management:tune` says of this run: its history, written
+# by the real workers' hooks, rebuilt and replayed through the grid (on the
+# demo's compressed clock, so the settings it finds are the demo's, not an
+# app's on Heroku). Said, never checked: the demo's verdict is the chart's.
+def tune_line(dir, vars)
+  require "middle_management/tuning"
+  now_ms = Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
+  _pool, result = MiddleManagement::Tuning.app(MiddleManagement.configuration, MiddleManagement.agent.store,
+                                               now_ms: now_ms).first
+  text = result.is_a?(Exception) ? result.message : "#{result.summary}\n#{result.advice}"
+  settings = vars.reject { |name, _value| name.include?("HEROKU_") }.map { |name, value| "#{name}=#{value}" }
+  command = [*settings, File.expand_path("../exe/middle_management", __dir__), "tune", "--database-url",
+             "sqlite3:#{File.join(dir, "jobs.sqlite3")}"].join(" ")
+  "\nTuned on this run's history, as rake middle_management:tune does (on the demo's compressed clock):\n#{text}\n" \
+    "The whole table: #{command}"
+rescue StandardError => e
+  "\nTuning this run failed: #{e.class}: #{e.message}"
+end
+
 status = 1
 begin
   puts "Middle Management demo: min 0, max #{options[:max_workers]} workers, #{options[:jobs_per_worker]} " \
@@ -128,12 +147,14 @@ begin
     "every job was done (#{3 + EMAILS} jobs)" => Delayed::Job.count.zero?,
     "the workforce ended at 0" => heroku.quantity("worker").zero? && supervisor.running("worker").zero?
   }
+  tuned = tune_line(dir, vars)
   MiddleManagement.reset!
   supervisor.stop_all
   pids = supervisor.pids
   checks["no worker process left running"] = pids.none? { |pid| Process.kill(0, pid) rescue false }
   puts
   checks.each { |what, ok| puts "#{ok ? "ok  " : "FAIL"} #{what}" }
+  puts tuned
   puts "Worker and gem logs: #{log.path}"
   status = checks.values.all? ? 0 : 1
 ensure

@@ -36,6 +36,17 @@ RSpec.describe MiddleManagement::Runtime::Measuring do
     expect(entries("urgent", :jobs)).to be_empty
   end
 
+  it "writes what it folded since the last write when the process exits, before its minute is up" do
+    described_class.write_every = 3_600.0
+    clock = measuring
+    clock.job_done(1, 4.0)
+    clock.tick(store) # not due
+    expect(entries("urgent", :jobs)).to be_empty
+    clock.at_exit(store)
+    clock.at_exit(nil) # no store chosen: nothing to write to
+    expect(entries("urgent", :jobs).map(&:figures)).to eq([{ done: 1, seconds: 4.0, longest: 4.0 }])
+  end
+
   it "waits for the store a decision chooses, and writes nothing with the history off" do
     clock = measuring
     clock.job_done(0, 1.0)

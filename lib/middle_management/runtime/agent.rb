@@ -199,6 +199,7 @@ module MiddleManagement
       # not confirmed is left in the store as news, for the app's next
       # decision (another process's, or the Scheduler task's).
       def at_exit_flush
+        @measuring&.at_exit(@store)
         return if flush(EXIT_TIMEOUT)
 
         shared = @store && !@store.is_a?(Store::Local)

@@ -6,8 +6,8 @@ module MiddleManagement
     # Measures the pools' jobs and boots in this process (Measures says
     # what they mean). A job's end costs one Mutex and three sums (#job_done,
     # on the job's thread); the coordinator thread (#tick) writes what was
-    # folded to the history once a minute, never a write per job, and, in a
-    # worker dyno that a scale-up started, a :boot entry once. #measured
+    # folded to the history once a minute (and at exit), never a write per
+    # job, and, in a worker dyno that a scale-up started, a :boot entry once. #measured
     # reads a pool's entries back at most once a minute, and only what is
     # new: the day's entries stay in memory.
     class Measuring
@@ -57,6 +57,14 @@ module MiddleManagement
 
         boot(store) unless @booted
         write_jobs(store) if monotonic - @written_at >= Measuring.write_every
+      end
+
+      # The process is exiting (a worker stopped by a scale-down, a
+      # deploy): what it folded since its last write goes now, or the day's
+      # counts would miss a minute of each stopped worker's jobs (and
+      # `tune` would rebuild fewer arrivals than came).
+      def at_exit(store)
+        write_jobs(store) if store && @history.on?
       end
 
       # What the history says of `pool`'s jobs and boots (a Measures::Measured),

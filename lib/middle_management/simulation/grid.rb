@@ -58,6 +58,12 @@ module MiddleManagement
 
       def flags(settings) = settings.map { |name, value| "--#{name.to_s.tr("_", "-")} #{value}" }.join(" ")
 
+      # Cents, and two significant digits below a dime: a short trace's cost still shows.
+      def self.dollars(amount)
+        decimals = amount.positive? ? (1 - Math.log10(amount).floor).clamp(2, 8) : 2
+        format("$%.#{decimals}f", amount)
+      end
+
       # What a grid found, as a table or a Hash.
       class Result
         attr_reader :points, :defaults, :peers
@@ -111,7 +117,7 @@ module MiddleManagement
 
         # A point as the table shows it (`tune` too).
         def row(point)
-          format("  %-10s p95 %6.1f s  %6d changes  %s", format("$%.2f", point.cost), point.p95, point.changes, point.name)
+          format("  %-10s p95 %6.1f s  %6d changes  %s", Grid.dollars(point.cost), point.p95, point.changes, point.name)
         end
 
         private

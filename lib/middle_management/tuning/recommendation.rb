@@ -92,8 +92,9 @@ module MiddleManagement
                  "at p95, or waits #{(GAIN * 100).round}% less costing no more"
         end
 
-        head = format("recommended: $%.2f against your $%.2f (%+.0f%%), p95 wait %.1f s against your %.1f s (%s)",
-                      point.cost, yours.cost, ((point.cost / yours.cost) - 1) * 100, point.p95, yours.p95, point.name)
+        head = format("recommended: %s against your %s (%+.0f%%), p95 wait %.1f s against your %.1f s (%s)",
+                      Simulation::Grid.dollars(point.cost), Simulation::Grid.dollars(yours.cost),
+                      ((point.cost / yours.cost) - 1) * 100, point.p95, yours.p95, point.name)
         [head, *changes.map { |line| "  #{line}" }].join("\n")
       end
 
