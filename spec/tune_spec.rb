@@ -83,6 +83,21 @@ RSpec.describe "tuning on the app's own traffic" do
     expect([rebuild.boot_seconds, rebuild.boots]).to eq([BOOT.to_f, 24])
   end
 
+  it "says there is nothing to tune on without the store, or with a history that is not installed" do
+    config = MiddleManagement::Configuration.new
+    expect { MiddleManagement::Tuning.app(config, MiddleManagement::Store::Local.new, now_ms: now_ms) }
+      .to raise_error(MiddleManagement::Tuning::Error, /no history to tune on: the coordination store is not installed/)
+    empty = Class.new(ActiveRecord::Base) do
+      self.abstract_class = true
+      define_singleton_method(:name) { "EmptyDatabase" }
+    end
+    empty.establish_connection(adapter: "sqlite3", database: ":memory:")
+    expect { MiddleManagement::Tuning.app(config, MiddleManagement::Store::SQL.new(empty), now_ms: now_ms) }
+      .to raise_error(MiddleManagement::Tuning::Error, MiddleManagement::Store::SQLHistory::MISSING)
+  ensure
+    empty&.remove_connection
+  end
+
   context "with Delayed Job on PostgreSQL" do
     include_context "a postgres jobs database"
 

@@ -30,6 +30,7 @@ namespace :middle_management do
     results = MiddleManagement::Tuning.app(MiddleManagement.configuration, agent.store, now_ms: now_ms, days: days,
                                                                                        pool: ENV["POOL"])
     puts MiddleManagement::Tuning.report(results)
+    exit 1 unless results.all? { |_pool, result| result.is_a?(MiddleManagement::Tuning::Recommendation) }
   rescue MiddleManagement::Tuning::Error => e
     abort "middle_management: #{e.message}"
   end

@@ -1,4 +1,5 @@
 require "middle_management/errors"
+require "middle_management/store"
 require "middle_management/tuning/rebuild"
 require "middle_management/tuning/recommendation"
 require "middle_management/simulation/grid"
@@ -25,7 +26,7 @@ module MiddleManagement
     # [[Configuration::Pool, Recommendation or Error]]. `store`: the app's
     # (Store::SQL, Store::Redis); `pool`: one pool's name, else every pool.
     def app(config, store, now_ms:, days: DAYS, pool: nil)
-      unavailable = store.history_unavailable
+      unavailable = unavailable(store)
       raise Error, unavailable if unavailable
 
       pools = config.pools
@@ -43,6 +44,11 @@ module MiddleManagement
       rescue Error => e
         [each, e]
       end
+    end
+
+    # Why `store` holds no history to tune on, or nil.
+    def unavailable(store)
+      store.is_a?(Store::Local) ? "no history to tune on: #{Store::NOT_INSTALLED}" : store.history_unavailable
     end
 
     # The text `tune` prints for Tuning.app's answer.

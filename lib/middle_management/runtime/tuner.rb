@@ -46,6 +46,9 @@ module MiddleManagement
       end
 
       def tune(store, pool, now_ms)
+        unavailable = Tuning.unavailable(store)
+        return Tuning::Error.new(unavailable) if unavailable
+
         Tuning.recommend(@configuration, pool, now_ms: now_ms) do |since, kinds|
           store.history(pool: pool.name, since: since, kinds: kinds)
         end
