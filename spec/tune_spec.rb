@@ -193,6 +193,11 @@ RSpec.describe "tuning on the app's own traffic" do
                                       "tune", "--redis-url", redis_server.url, timeout: 60)
       expect(status.exitstatus).to eq(1), output
       expect(output).to include("no job ended in the history")
+      down = RedisServer.closed_url.sub("redis://", "redis://:r3dis-pa55%23word@")
+      output, status = capture_within(env, RbConfig.ruby, exe, "tune", "--redis-url", down, timeout: 60)
+      expect(status.exitstatus).to eq(1), output
+      expect(output).to include("middle_management tune: could not open --redis-url")
+      expect(output).not_to include("r3dis-pa55")
     end
   end
 end

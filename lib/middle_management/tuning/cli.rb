@@ -29,6 +29,9 @@ module MiddleManagement
         options = { days: DAYS }
         parser = parser(options)
         parser.parse(argv)
+        unless options[:days].positive? && options[:days] <= MOST_DAYS
+          raise OptionParser::InvalidArgument, "--days #{format("%g", options[:days])} (more than 0 and at most #{MOST_DAYS})"
+        end
         config = Configuration.from_env(@env)
         app = options[:app] || config.heroku_app
         results = Tuning.app(config, store(options, app), now_ms: Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond),
@@ -56,11 +59,7 @@ module MiddleManagement
             options[:app] = v
           end
           o.on("--pool NAME", "one pool (process type); default every pool MIDDLE_MANAGEMENT_* sets") { |v| options[:pool] = v }
-          o.on("--days N", Float, "the last N days of history (default #{DAYS}, at most #{MOST_DAYS})") do |v|
-            raise OptionParser::InvalidArgument, "--days #{v}: more than 0 and at most #{MOST_DAYS}" unless v.positive? && v <= MOST_DAYS
-
-            options[:days] = v
-          end
+          o.on("--days N", Float, "the last N days of history (default #{DAYS}, at most #{MOST_DAYS})") { |v| options[:days] = v }
           o.on("--trace-out PATH", "write the rebuilt jobs as a trace for `middle_management simulate` " \
                                    "(PATH-pool.csv with several pools)") { |v| options[:trace_out] = v }
           o.on("--json", "one JSON array, for scripts") { options[:json] = true }
@@ -104,12 +103,19 @@ module MiddleManagement
         raise Error, "could not open --redis-url: #{without_password(e.message, url)} (#{e.class})"
       end
 
-      # A driver's message may quote the URL it was given.
+      # A driver's message may quote the URL it was given; on one line. The
+      # password is cut as written and decoded, even from a URL that does not parse.
       def without_password(message, url)
-        password = URI.parse(url).password
-        password ? message.gsub(password, "[REDACTED]").gsub(URI.decode_www_form_component(password), "[REDACTED]") : message
-      rescue URI::Error
-        message
+        message = message.gsub(/\s+/, " ").strip
+        password = url[%r{\A[^:/]+://[^:@/]*:([^/]*)@}, 1]
+        return message if password.nil? || password.empty?
+
+        decoded = begin
+          URI.decode_www_form_component(password)
+        rescue ArgumentError
+          password
+        end
+        [password, decoded].uniq.reduce(message) { |text, secret| text.gsub(secret, "[REDACTED]") }
       end
 
       def write_traces(results, path)
