@@ -83,6 +83,36 @@ RSpec.describe "tuning on the app's own traffic" do
     expect([rebuild.boot_seconds, rebuild.boots]).to eq([BOOT.to_f, 24])
   end
 
+  it "keeps a burst where the looks saw it, whenever each worker writes its minute, and skips rows no gem wrote" do
+    start = 1_800_000_000_000
+    # Thirty 1 s jobs at 130 s among a trickle, on ten dynos.
+    jobs = Array.new(30) { [130.0, 1.0] } + [[0.0, 0.5], [400.0, 0.5]]
+    entries = HistoryDay.entries(jobs, workers: 10, start_ms: start, boot: 25)
+    entry = ->(kind, at, figures) { MiddleManagement::Store::HistoryEntry.new(pool: "worker", kind: kind, at: at, figures: figures) }
+    entries += [entry.call(:jobs, start + 200_000, done: "3", seconds: [1], longest: nil),
+                entry.call(:sample, start + 201_000, runnable: { n: 1 }, running: 0),
+                entry.call(:boot, start + 202_000, dyno: "worker.1", raised_at: "soon")]
+    rebuild = MiddleManagement::Tuning::Rebuild.new(entries.sort_by(&:at), from: start, to: start + 600_000)
+    arrivals = rebuild.trace.jobs.map(&:enqueued_at)
+    expect(arrivals.size).to eq(32)
+    expect(arrivals.count { |at| at.between?(129.0, 130.0) }).to eq(30), arrivals.inspect
+    expect([rebuild.jobs_done, rebuild.boots]).to eq([32, 1])
+  end
+
+  it "prints only the settings that change, and marks the app-wide ones where pools share them" do
+    start = 1_800_000_000_000
+    jobs = (0...720).map { |i| [i * 10.0, 3.0] }
+    history = HistoryDay.entries(jobs, workers: 1, start_ms: start, boot: 20)
+    config = MiddleManagement::Configuration.from_env("MIDDLE_MANAGEMENT_MAX_WORKERS" => "5")
+    config.pool("reports", queues: %w[reports], max: 5, jobs_per_worker: 1)
+    advice = config.pools.map do |pool|
+      MiddleManagement::Tuning.recommend(config, pool, now_ms: start + 7_200_000) { history }.changes
+    end
+    expect(advice.first).not_to include(start_with("MIDDLE_MANAGEMENT_JOBS_PER_WORKER=auto")) # already auto
+    expect(advice.flatten.grep(/SCALE_DOWN_DELAY|CHANGES_PER_HOUR/)).to all(end_with("(app-wide: every pool)"))
+    expect(advice.last).to include(start_with('jobs_per_worker: ')).and(include(end_with('in the c.pool "reports", ... call')))
+  end
+
   it "says there is nothing to tune on without the store, or with a history that is not installed" do
     config = MiddleManagement::Configuration.new
     expect { MiddleManagement::Tuning.app(config, MiddleManagement::Store::Local.new, now_ms: now_ms) }

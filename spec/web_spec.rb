@@ -179,7 +179,7 @@ RSpec.describe MiddleManagement::Web do
     history = HistoryDay.entries(jobs, workers: 1, start_ms: NOW_MS - (2 * HOUR_MS), boot: 20)
     config = configuration("MIDDLE_MANAGEMENT_JOBS_PER_WORKER" => "1", "MIDDLE_MANAGEMENT_CHANGES_PER_HOUR" => "0")
     recommendation = MiddleManagement::Tuning.recommend(config, config.pools.first, now_ms: NOW_MS) { history }
-    tunings["worker"] = tuned.new(outcome: recommendation, at: NOW_MS)
+    tunings["worker"] = tuned.new(outcome: recommendation.to_h, at: NOW_MS)
     page = get(app(credentials.merge("MIDDLE_MANAGEMENT_JOBS_PER_WORKER" => "1")), "/", basic("ops", "s3cret-pass-77")).body
     expect(page).to include("<h3>Tuned on the last day</h3>", "jobs rebuilt from 2026-03-02T00:00:00Z",
                             "jobs take 3.0 s; dynos boot in 20 s (2 boots)", "<td>Your settings</td>", "<td>Recommended</td>",

@@ -42,8 +42,9 @@ module MiddleManagement
     # what was measured last (kept while a window holds too little).
     def measured(entries, now:, before: nil)
       jobs = entries.select { |entry| entry.kind == :jobs && entry.at >= now - JOB_WINDOW_MS }
-      done = jobs.sum { |entry| entry.figures[:done].to_i }
-      seconds = jobs.sum { |entry| entry.figures[:seconds].to_f }
+      # A figure that is no number (a row no version of the gem wrote) counts as none.
+      done = jobs.sum { |entry| Integer(entry.figures[:done], exception: false) || 0 }
+      seconds = jobs.sum { |entry| Float(entry.figures[:seconds], exception: false) || 0.0 }
       boots = entries.select { |entry| entry.kind == :boot && entry.at >= now - BOOT_WINDOW_MS }
                      .filter_map { |entry| boot_seconds(entry) }.last(BOOTS)
       Measured.new(job_seconds: done >= MIN_JOBS ? seconds / done : before&.job_seconds, jobs: done,
@@ -54,8 +55,8 @@ module MiddleManagement
     # A boot's seconds, or nil for one that is no boot (a restart long after
     # the raise, a clock that disagrees).
     def boot_seconds(entry)
-      raised_at = entry.figures[:raised_at] or return nil
-      ms = entry.at - raised_at.to_i
+      raised_at = Integer(entry.figures[:raised_at], exception: false) or return nil
+      ms = entry.at - raised_at
       ms.between?(0, BOOT_MOST_MS) ? ms / 1000.0 : nil
     end
 

@@ -57,7 +57,8 @@ module MiddleManagement
     end
 
     # What a pool's history says to set. `read`: (since_ms, kinds) => its
-    # entries, oldest first; `now_ms`: the store's time now.
+    # entries, oldest first; `now_ms`: the time now (the store stamps
+    # entries with its clock; a dyno's is close enough for a day's window).
     def recommend(config, pool, now_ms:, days: DAYS, &read)
       if pool.rules
         raise Error, "sized by MIDDLE_MANAGEMENT_RULES: tune searches jobs per worker, which rules replace"
@@ -67,7 +68,7 @@ module MiddleManagement
       entries = read.call(since, Rebuild::KINDS)
       from = [entries.first&.at || now_ms, since].max
       rebuild = Rebuild.new(entries, from: from, to: now_ms)
-      unless rebuild.durations?
+      unless rebuild.durations? && rebuild.trace.jobs.any?
         raise Error, "no job ended in the history of the last #{format("%g", days)} #{days == 1 ? "day" : "days"} " \
                      "(the workers write their jobs once a minute; is MIDDLE_MANAGEMENT_HISTORY off?)"
       end
@@ -76,7 +77,8 @@ module MiddleManagement
       replay = Simulation::Replay.new(rebuild.trace, settings: current, boot_time: rebuild.boot_seconds || BOOT_SECONDS,
                                                      price: config.dyno_price)
       grid = Simulation::Grid.new(replay, baseline: "your settings").run
-      Recommendation.new(pool, rebuild, grid, current, default_pool: config.pools.first.name == pool.name,
+      pools = config.pools
+      Recommendation.new(pool, rebuild, grid, current, default_pool: pools.first.name == pool.name, pools: pools.size,
                                                        price: config.dyno_price)
     end
 

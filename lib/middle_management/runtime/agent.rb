@@ -93,14 +93,15 @@ module MiddleManagement
       # What the last day's traffic says to set for pool `name`
       # (Runtime::Tuner): a Tuner::Tuned, or nil while it is computed.
       def tuning(name)
-        pool = @pools.find { |candidate| candidate.name == name } or return nil
-        tuner.latest(store, pool, Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond))
+        return nil unless @pools.any? { |pool| pool.name == name }
+
+        tuner.latest(store, name, Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond))
       end
 
       # Loaded when the page first asks: no app process carries the simulator's code otherwise.
       def tuner
         require "middle_management/runtime/tuner"
-        @tuner ||= Tuner.new(configuration, @log)
+        @tuner ||= Tuner.new(configuration, @pools, @log)
       end
 
       # The scaling history's writer and reader (MIDDLE_MANAGEMENT_HISTORY).

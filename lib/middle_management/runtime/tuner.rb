@@ -2,33 +2,36 @@ require "middle_management/tuning"
 
 module MiddleManagement
   module Runtime
-    # The page's recommendation (Tuning), per pool: computed on a thread of
-    # its own, never the request's, at most once an hour, and only once the
-    # page asks (a grid is 75 replays of the day: seconds of work, done by
-    # the native simulator without the GVL, so the app's threads run on).
+    # The page's recommendations (Tuning), per pool: computed on a thread
+    # of its own, never the request's, only once the page asks, each pool
+    # at most once an hour (a grid is 75 replays of the day: seconds of
+    # work, done by the native simulator without the GVL, so the app's
+    # threads run on). One thread tunes every pool that is due, in turn.
     class Tuner
       EVERY = 3_600 # seconds between a pool's tunings
       THREAD_NAME = "middle_management tune".freeze
 
-      # `outcome`: a Tuning::Recommendation, or the Tuning::Error saying why
-      # there is none; `at`: ms since the epoch.
+      # `outcome`: Tuning::Recommendation#to_h (plain values: the page's,
+      # not the day's rebuilt jobs), or the Tuning::Error saying why there
+      # is none; `at`: ms since the epoch.
       Tuned = Struct.new(:outcome, :at, :monotonic, keyword_init: true)
 
-      def initialize(configuration, log)
+      def initialize(configuration, pools, log)
         @configuration = configuration
+        @pools = pools
         @log = log
         @tuned = {}
         @thread = nil
         @mutex = Mutex.new
       end
 
-      # Pool `pool`'s last Tuned, or nil while the first is computed; starts
-      # a new one when it is an hour old and none is under way.
-      def latest(store, pool, now_ms)
+      # Pool `name`'s last Tuned, or nil until its first is done; starts
+      # tuning the pools an hour old (or never tuned) unless it is under way.
+      def latest(store, name, now_ms)
         @mutex.synchronize do
-          tuned = @tuned[pool.name]
-          start(store, pool, now_ms) if (tuned.nil? || monotonic - tuned.monotonic >= EVERY) && !@thread&.alive?
-          tuned
+          due = @pools.select { |pool| (tuned = @tuned[pool.name]).nil? || monotonic - tuned.monotonic >= EVERY }
+          start(store, due, now_ms) if due.any? && !@thread&.alive?
+          @tuned[name]
         end
       end
 
@@ -37,10 +40,12 @@ module MiddleManagement
 
       private
 
-      def start(store, pool, now_ms)
+      def start(store, pools, now_ms)
         @thread = Thread.new do
-          outcome = tune(store, pool, now_ms)
-          @mutex.synchronize { @tuned[pool.name] = Tuned.new(outcome: outcome, at: now_ms, monotonic: monotonic) }
+          pools.each do |pool|
+            outcome = tune(store, pool, now_ms)
+            @mutex.synchronize { @tuned[pool.name] = Tuned.new(outcome: outcome, at: now_ms, monotonic: monotonic) }
+          end
         end
         @thread.name = THREAD_NAME
       end
@@ -51,7 +56,7 @@ module MiddleManagement
 
         Tuning.recommend(@configuration, pool, now_ms: now_ms) do |since, kinds|
           store.history(pool: pool.name, since: since, kinds: kinds)
-        end
+        end.to_h
       rescue Tuning::Error => e
         e
       rescue StandardError => e

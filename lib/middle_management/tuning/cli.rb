@@ -28,7 +28,8 @@ module MiddleManagement
       def run(argv)
         options = { days: DAYS }
         parser = parser(options)
-        parser.parse(argv)
+        extra = parser.parse(argv)
+        raise OptionParser::NeedlessArgument, extra.join(" ") if extra.any?
         unless options[:days].positive? && options[:days] <= MOST_DAYS
           raise OptionParser::InvalidArgument, "--days #{format("%g", options[:days])} (more than 0 and at most #{MOST_DAYS})"
         end
@@ -36,8 +37,8 @@ module MiddleManagement
         app = options[:app] || config.heroku_app
         results = Tuning.app(config, store(options, app), now_ms: Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond),
                                                           days: options[:days], pool: options[:pool])
-        write_traces(results, options[:trace_out]) if options[:trace_out]
         @out.puts(options[:json] ? JSON.generate(results.map { |pool, result| json(pool, result) }) : Tuning.report(results))
+        write_traces(results, options[:trace_out]) if options[:trace_out]
         results.all? { |_pool, result| result.is_a?(Recommendation) } ? 0 : FAILED
       rescue OptionParser::ParseError, ConfigurationError => e
         usage(parser, e.message)
@@ -55,6 +56,8 @@ module MiddleManagement
             options[:database_url] = v
           end
           o.on("--redis-url URL", "Sidekiq's or Resque's Redis, where the history is") { |v| options[:redis_url] = v }
+          o.on("--redis-ssl-verify MODE", %w[peer none], "rediss:// certificates: peer (default) or none " \
+                                                         "(Heroku Redis's are self-signed)") { |v| options[:redis_verify] = v }
           o.on("--app NAME", "the Heroku app (default MIDDLE_MANAGEMENT_HEROKU_APP): the Redis store's keys carry it") do |v|
             options[:app] = v
           end
@@ -75,7 +78,7 @@ module MiddleManagement
         elsif options[:redis_url]
           raise OptionParser::MissingArgument, "--app NAME (or MIDDLE_MANAGEMENT_HEROKU_APP): the store's keys carry it" unless app
 
-          redis_store(options[:redis_url], app)
+          redis_store(options[:redis_url], app, verify: options[:redis_verify] != "none")
         else
           raise OptionParser::MissingArgument, "--database-url URL or --redis-url URL: where the app keeps its history"
         end
@@ -94,9 +97,10 @@ module MiddleManagement
         raise Error, "could not open --database-url: #{without_password(e.message, url)} (#{e.class})"
       end
 
-      def redis_store(url, app)
+      def redis_store(url, app, verify:)
         require "redis"
-        redis = ::Redis.new(url: url)
+        require "openssl"
+        redis = ::Redis.new(url: url, **(verify ? {} : { ssl_params: { verify_mode: OpenSSL::SSL::VERIFY_NONE } }))
         redis.ping
         Store::Redis.new(app) { |&block| block.call(redis) }
       rescue StandardError, LoadError => e
@@ -107,7 +111,8 @@ module MiddleManagement
       # password is cut as written and decoded, even from a URL that does not parse.
       def without_password(message, url)
         message = message.gsub(/\s+/, " ").strip
-        password = url[%r{\A[^:/]+://[^:@/]*:([^/]*)@}, 1]
+        userinfo = url[%r{\A[^:/]+://(.*)@}, 1].to_s # to the last @: a password may hold @ and / unescaped
+        password = userinfo.split(":", 2)[1]
         return message if password.nil? || password.empty?
 
         decoded = begin

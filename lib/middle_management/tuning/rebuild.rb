@@ -1,25 +1,38 @@
+require "middle_management/errors"
 require "middle_management/measures"
 require "middle_management/simulation/trace"
 
 module MiddleManagement
   module Tuning
     # A pool's jobs of the last days, rebuilt from its history for the
-    # simulator: the history keeps no row per job, only what decisions saw
-    # (:sample: runnable and running) and what workers did (:jobs: per
-    # process and minute, how many ended, their seconds, the longest).
+    # simulator. The history keeps no row per job, only what decisions saw
+    # (:sample: runnable and running, at each look) and what workers did
+    # (:jobs: per process, the jobs that ended since its last write, a
+    # minute at most: how many, their seconds, the longest).
     #
-    # Arrivals come from the flow balance: what arrived in a minute is what
-    # ended in it plus what the queue (runnable + running) grew by, placed
-    # within the minute where the looks saw it grow. Durations are the ended jobs'
-    # in order (each minute's longest, the rest at the minute's mean), given
-    # to the jobs first come first served, as the queues run them. A job
-    # scheduled ahead counts when it is due; a count that stopped at its cap
-    # counts the cap. Pure: entries in, a trace out.
+    # Arrivals come from the flow balance: by each look, what has arrived is
+    # what has ended plus what is queued (runnable + running); what is new
+    # to a look arrived in the second before it (a job's news brings a look
+    # within the store's news gap). A :jobs row's jobs are taken to have
+    # ended in the minute before it was written, where the looks saw jobs
+    # running. Where no look was made for a minute (and after the last), the
+    # queue is what the last look saw less what ended since. Durations are
+    # the ended jobs' in order (each row's longest, the rest at its mean),
+    # given to the jobs first come first served, as the queues run them. A
+    # job scheduled ahead counts when it is due; a count that stopped at its
+    # cap counts the cap; a row no version of the gem wrote (a figure that
+    # is no number) is skipped. Pure: entries in, a trace out.
     class Rebuild
       MINUTE_MS = 60_000
+      # What a :jobs row covers: Runtime::Measuring writes once a minute (and at exit).
+      COVERS_MS = 60_000
+      # More jobs than this in the window is a count gone wrong, or more than one replay should take.
+      MOST_JOBS = 2_000_000
+      NEWS_MS = 1_000
       KINDS = %i[sample jobs boot].freeze
-      # What a look saw: runnable + running (`queue`), and running.
+      # What a look saw: runnable + running, and running.
       Look = Struct.new(:at, :queue, :running)
+      Ended = Struct.new(:at, :done, :seconds, :longest)
 
       attr_reader :trace, :from, :to, :jobs_done, :boot_seconds, :boots
 
@@ -28,13 +41,13 @@ module MiddleManagement
         @from = from
         @to = to
         entries = entries.select { |entry| entry.at.between?(from, to) }
-        samples = entries.select { |entry| entry.kind == :sample }
-        ended = entries.select { |entry| entry.kind == :jobs }
-        @jobs_done = ended.sum { |entry| entry.figures[:done].to_i }
+        looks = entries.filter_map { |entry| look(entry) if entry.kind == :sample }
+        ended = entries.filter_map { |entry| ended(entry) if entry.kind == :jobs }
+        @jobs_done = ended.sum(&:done)
         boots = entries.select { |entry| entry.kind == :boot }.filter_map { |entry| Measures.boot_seconds(entry) }
         @boots = boots.size
         @boot_seconds = boots.empty? ? nil : Measures.median(boots)
-        @trace = Simulation::Trace.of(jobs(arrivals(samples, ended), durations(ended)))
+        @trace = Simulation::Trace.of(jobs(arrivals(looks, ended), durations(ended)))
       end
 
       def durations? = @jobs_done.positive?
@@ -43,82 +56,121 @@ module MiddleManagement
 
       private
 
-      # Times (ms) at which jobs arrived: the queue found at the start, then
-      # each minute's, by the flow balance.
-      def arrivals(samples, ended)
-        looks = samples.map do |sample|
-          running = sample.figures[:running].to_i
-          Look.new(sample.at, sample.figures[:runnable].to_i + running, running)
-        end
-        index = looks.index { |look| look.at > @from } || looks.size
-        before = index.zero? ? Look.new(@from, 0, 0) : Look.new(@from, looks[index - 1].queue, looks[index - 1].running)
-        start = before.queue
-        times = Array.new(start, @from)
-        arrived = done = next_ended = 0
-        (@from...@to).step(MINUTE_MS) do |bucket|
-          finish = [bucket + MINUTE_MS, @to].min
-          minute_done = 0
-          while next_ended < ended.size && ended[next_ended].at < finish
-            minute_done += ended[next_ended].figures[:done].to_i
-            next_ended += 1
+      def look(entry)
+        runnable = whole(entry.figures[:runnable])
+        running = whole(entry.figures[:running])
+        runnable && running && Look.new(entry.at, runnable + running, running)
+      end
+
+      def ended(entry)
+        done = whole(entry.figures[:done])
+        seconds = seconds(entry.figures[:seconds])
+        longest = seconds(entry.figures[:longest])
+        done&.positive? && seconds && longest && Ended.new(entry.at, done, seconds, [longest, seconds].min)
+      end
+
+      def whole(value) = Integer(value, exception: false)&.then { |n| n.between?(0, MOST_JOBS) ? n : nil }
+
+      def seconds(value) = Float(value, exception: false)&.then { |s| s.finite? && s >= 0 ? s : nil }
+
+      # Times (ms) at which jobs arrived: at each look, and each minute
+      # without one, what arrived since the last, spread evenly between them.
+      def arrivals(looks, ended)
+        done_by = done_by(ended, looks)
+        times = []
+        arrived = 0
+        previous = @from
+        seen = Look.new(@from, 0, 0) # the last look, and what had ended by it
+        seen_done = 0.0
+        marks(looks).each do |at, look|
+          done = done_by.call(at)
+          queue = look ? look.queue : [seen.queue - (done - seen_done), 0].max
+          if look
+            seen = look
+            seen_done = done
           end
-          done += minute_done
-          inside = []
-          inside << looks[(index += 1) - 1] while index < looks.size && looks[index].at <= finish
-          last = inside.last || before
-          total = [done + last.queue - start, arrived].max
-          times.concat(place(total - arrived, stretches([before, *inside], finish, minute_done)))
+          total = [(done + queue).round, arrived].max
+          raise Error, "more than #{MOST_JOBS} jobs in the window: tune fewer days" if total > MOST_JOBS
+
+          # A look follows the news of a job within the store's news gap:
+          # what a look found new came in the second before it.
+          since = look ? [previous, at - NEWS_MS].max : previous
+          count = total - arrived
+          count.times { |i| times << since + ((at - since) * (i + 1.0) / (count + 1)) }
           arrived = total
-          before = Look.new(finish, last.queue, last.running)
+          previous = at
         end
         times
       end
 
-      # Where in its minute the jobs came: [from, to, weight] per stretch
-      # between looks, weighted by what the looks saw come (the queue's
-      # growth, plus the stretch's share of the minute's ended jobs by
-      # running jobs × time), so that a burst lands where the queue jumped.
-      def stretches(looks, finish, done)
-        ends = looks.drop(1).map(&:at) << finish
-        work = looks.zip(ends).map { |look, to| look.running * (to - look.at) }
-        total_work = work.sum
-        looks.zip(ends).each_with_index.map do |(look, to), i|
-          growth = i + 1 < looks.size ? looks[i + 1].queue - look.queue : 0
-          share = total_work.positive? ? done * work[i].fdiv(total_work) : done * (to - look.at).fdiv([finish - looks.first.at, 1].max)
-          [look.at, to, [growth + share, 0].max]
+      # [time, Look or nil] in order: the looks, a mark at the end of each
+      # minute without one, and the window's end.
+      def marks(looks)
+        marks = []
+        index = 0
+        boundaries = (@from + MINUTE_MS...@to).step(MINUTE_MS).to_a << @to
+        boundaries.each do |boundary|
+          looked = false
+          while index < looks.size && looks[index].at <= boundary
+            marks << [looks[index].at, looks[index]]
+            index += 1
+            looked = true
+          end
+          marks << [boundary, nil] unless marks.last&.first == boundary || (looked && boundary != @to)
+        end
+        marks
+      end
+
+      # The jobs ended by a time (asked in order). A row's jobs ended in the
+      # minute before it was written, as the looks saw jobs running in it
+      # (a job ends where jobs run: the looks' running × time); evenly over
+      # the minute where no look saw any.
+      def done_by(ended, looks)
+        work = work_by(looks)
+        changes = ended.flat_map do |row|
+          start = [row.at - COVERS_MS, @from].max
+          next [[row.at, row.done.to_f, 0.0, 0.0]] if row.at <= start
+
+          worked = work.call(row.at) - work.call(start)
+          per_work, per_ms = worked.positive? ? [row.done / worked, 0.0] : [0.0, row.done.to_f / (row.at - start)]
+          [[start, 0.0, per_work, per_ms], [row.at, 0.0, -per_work, -per_ms]]
+        end.sort_by(&:first)
+        index = 0
+        per_work = per_ms = done = 0.0
+        swept_to = @from
+        sweep = ->(to) { (per_work * (work.call(to) - work.call(swept_to))) + (per_ms * (to - swept_to)) }
+        lambda do |at|
+          while index < changes.size && changes[index][0] <= at
+            time, lump, work_change, ms_change = changes[index]
+            done += sweep.call(time) + lump
+            swept_to = time
+            per_work += work_change
+            per_ms += ms_change
+            index += 1
+          end
+          done + sweep.call(at)
         end
       end
 
-      # `count` times spread over the stretches by their weights (evenly
-      # over the minute when none has any).
-      def place(count, stretches)
-        return [] unless count.positive?
+      # Jobs running × ms from the window's start to a time: each look's
+      # running count held until the next look.
+      def work_by(looks)
+        times = looks.map(&:at)
+        before = looks.each_with_index.each_with_object([0.0]) do |(look, i), sums|
+          sums << sums.last + (i + 1 < looks.size ? look.running * (looks[i + 1].at - look.at) : 0)
+        end
+        lambda do |at|
+          index = times.bsearch_index { |time| time > at } || looks.size # looks at or before `at`: index of them
+          next 0.0 if index.zero?
 
-        total = stretches.sum(&:last)
-        if total <= 0
-          from = stretches.first[0]
-          to = stretches.last[1]
-          return Array.new(count) { |i| from + ((to - from) * (i + 0.5) / count) }
+          before[index - 1] + (looks[index - 1].running * (at - times[index - 1]))
         end
-        times = []
-        passed = 0.0
-        stretches.each do |from, to, weight|
-          while times.size < count && (target = (times.size + 0.5) * total / count) <= passed + weight
-            times << from + ((to - from) * (target - passed) / weight)
-          end
-          passed += weight
-        end
-        times.fill(stretches.last[1], times.size...count) # what rounding left over
       end
 
       def durations(ended)
-        @durations = ended.flat_map do |entry|
-          done = entry.figures[:done].to_i
-          next [] unless done.positive?
-
-          longest = entry.figures[:longest].to_f
-          rest = done > 1 ? [(entry.figures[:seconds].to_f - longest) / (done - 1), 0.0].max : 0.0
-          [longest, *Array.new(done - 1, rest)]
+        @durations = ended.flat_map do |row|
+          rest = row.done > 1 ? [(row.seconds - row.longest) / (row.done - 1), 0.0].max : 0.0
+          [row.longest, *Array.new(row.done - 1, rest)]
         end
       end
 

@@ -16,19 +16,21 @@ module MiddleManagement
       # found predicted savings of 2-3% to be none on the true day.
       GAIN = 0.05
       NEAR = 0.02
+      APP_WIDE = %i[scale_down_delay changes_per_hour].freeze
 
       attr_reader :pool, :rebuild, :grid, :current
 
       # `grid`: a Simulation::Grid::Result whose baseline is `current`, the
       # pool's settings; `default_pool`: whether the pool is the one the
-      # MIDDLE_MANAGEMENT_* variables size (others are `c.pool`'s); `price`:
-      # the replays' dollars per dyno-hour.
-      def initialize(pool, rebuild, grid, current, default_pool:, price:)
+      # MIDDLE_MANAGEMENT_* variables size (others are `c.pool`'s); `pools`:
+      # how many the app has; `price`: the replays' dollars per dyno-hour.
+      def initialize(pool, rebuild, grid, current, default_pool:, pools:, price:)
         @pool = pool
         @rebuild = rebuild
         @grid = grid
         @current = current
         @default_pool = default_pool
+        @pools = pools
         @price = price
       end
 
@@ -39,6 +41,8 @@ module MiddleManagement
         as_fast = grid.points.select { |point| point.p95 <= yours.p95 }
         cheapest = as_fast.min_by(&:cost) or return nil
         best = as_fast.select { |point| point.cost <= cheapest.cost * (1 + NEAR) }.min_by { |point| [point.p95, point.changes] }
+        return nil unless yours.cost.positive?
+
         cheaper = best.cost <= yours.cost * (1 - GAIN)
         faster = best.cost <= yours.cost && best.p95 <= yours.p95 * (1 - GAIN)
         best if cheaper || faster
@@ -59,10 +63,10 @@ module MiddleManagement
       end
 
       def to_h
-        { pool: pool.name, from: iso(rebuild.from), to: iso(rebuild.to), jobs: rebuild.trace.jobs.size,
-          jobs_done: rebuild.jobs_done, job_seconds: rebuild.mean_seconds, boot_seconds: rebuild.boot_seconds,
-          boots: rebuild.boots, yours: yours.to_h, recommended: recommended&.to_h, changes: changes,
-          peers: grid.peers.map(&:to_h), frontier: grid.frontier.map(&:to_h) }
+        { pool: pool.name, summary: summary, advice: advice, from: iso(rebuild.from), to: iso(rebuild.to),
+          jobs: rebuild.trace.jobs.size, jobs_done: rebuild.jobs_done, job_seconds: rebuild.mean_seconds,
+          boot_seconds: rebuild.boot_seconds, boots: rebuild.boots, yours: yours.to_h, recommended: recommended&.to_h,
+          changes: changes, peers: grid.peers.map(&:to_h), frontier: grid.frontier.map(&:to_h) }
       end
 
       def to_s
@@ -100,16 +104,18 @@ module MiddleManagement
 
       private
 
-      # Pools other than the default one are set in `c.pool`; the pacing
-      # settings are the app's.
+      # Pools other than the default one are set in their `c.pool` call;
+      # the pacing settings are the app's, for every pool.
       def line(name, value)
-        return %(c.pool "#{pool.name}", jobs_per_worker: #{value.inspect}) if name == :jobs_per_worker && !@default_pool
+        if name == :jobs_per_worker && !@default_pool
+          return %(jobs_per_worker: #{value.inspect} in the c.pool "#{pool.name}", ... call)
+        end
 
-        "#{Configuration::ENV_PREFIX}#{name.upcase}=#{value}"
+        "#{Configuration::ENV_PREFIX}#{name.upcase}=#{value}#{APP_WIDE.include?(name) && @pools > 1 ? " (app-wide: every pool)" : ""}"
       end
 
-      # 0 and 0.0 seconds are one setting; auto is auto.
-      def same?(value, other) = value == other || (value.is_a?(Numeric) && other.is_a?(Numeric) && value.to_f == other.to_f)
+      # 0 and 0.0 seconds are one setting; :auto and "auto" too.
+      def same?(value, other) = value.to_s == other.to_s || (value.is_a?(Numeric) && other.is_a?(Numeric) && value.to_f == other.to_f)
 
       def iso(ms) = Time.at(ms / 1000r).utc.iso8601
     end

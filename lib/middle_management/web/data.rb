@@ -92,7 +92,7 @@ module MiddleManagement
         outcome = tuned.outcome
         return { state: "none", at: iso(tuned.at), reason: outcome.message } if outcome.is_a?(Exception)
 
-        { state: "ready", at: iso(tuned.at), summary: outcome.summary, advice: outcome.advice }.merge(outcome.to_h)
+        { state: "ready", at: iso(tuned.at) }.merge(outcome)
       end
 
       def recent(history, kind, limit)

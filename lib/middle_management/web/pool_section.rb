@@ -2,6 +2,7 @@ require "rack"
 require "middle_management/alerts"
 require "middle_management/measures"
 require "middle_management/web/chart"
+require "middle_management/simulation/grid"
 
 module MiddleManagement
   class Web
@@ -88,7 +89,7 @@ module MiddleManagement
       def tuned(tuning)
         rows = [["Your settings", tuning[:yours]], ["Recommended", tuning[:recommended]],
                 *tuning[:peers].map { |peer| ["Peer: #{peer[:name]}", peer] }].filter_map do |label, point|
-          point && [h(label), h(dollars(point[:cost])), h(format("%.1f s", point[:wait_p95])), h(point[:changes]),
+          point && [h(label), h(Simulation::Grid.dollars(point[:cost])), h(format("%.1f s", point[:wait_p95])), h(point[:changes]),
                     h(point[:name])]
         end
         <<~HTML
