@@ -36,9 +36,7 @@ puts "Tuned on a day of history, the gem's defaults as the app's settings (MAX_W
 confirmed = 0
 traces = Traces.all.merge(Traces.unseen)
 traces.each do |name, rows|
-  # The history sees a scheduled job when it is due.
-  seen = rows.map { |at, duration, run_at| [run_at || at, duration] }
-  entries = HistoryDay.entries(seen, workers: 20, start_ms: START_MS, boot: BOOT)
+  entries = HistoryDay.entries(rows, workers: 20, start_ms: START_MS, boot: BOOT)
   started = Process.clock_gettime(Process::CLOCK_MONOTONIC)
   # A day and a half: the days whose last jobs wait for 20 dynos end late.
   now = START_MS + (DAY_MS * 1.5).round

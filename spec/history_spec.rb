@@ -30,6 +30,7 @@ RSpec.describe "scaling history" do
 
   it "keeps a sample of each look and the change a decision sent, with from, to, reason and who decided" do
     boot
+    MiddleManagement::Slacker.delay(run_at: Time.now + 600).slack_for(0) # a reminder: its due time shows in each look
     enqueue(2)
     expect(heroku.quantity("worker")).to eq(2)
     history = await("the change and Heroku's confirmation in the history") do
@@ -40,6 +41,7 @@ RSpec.describe "scaling history" do
     expect(samples).not_to be_empty
     expect(samples.last.figures).to include(runnable: 2, running: 0, capped: false, quantity: nil, needed: 2)
     expect(samples.last.figures[:oldest_wait]).to be_a(Float).and(be_between(0, 60)) # Delayed Job tells it
+    expect(samples.last.figures[:next_run_in]).to be_a(Float).and(be_between(540, 600)) # for tune: the reminder
     changes = history.select { |entry| entry.kind == :change }
     expect(changes.size).to eq(1)
     expect(changes.first.figures).to include(from: nil, to: 2, busy: [], draining: [],

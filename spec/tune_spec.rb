@@ -99,6 +99,18 @@ RSpec.describe "tuning on the app's own traffic" do
     expect([rebuild.jobs_done, rebuild.boots]).to eq([32, 1])
   end
 
+  it "replays a job scheduled ahead as enqueued when a look first saw it coming" do
+    start = 1_800_000_000_000
+    # A reminder enqueued at 10 s to run at 300 s, among jobs that come when they run.
+    jobs = [[0.0, 1.0, nil], [10.0, 2.0, 300.0], [100.0, 1.0, nil], [500.0, 1.0, nil]]
+    entries = HistoryDay.entries(jobs, workers: 1, start_ms: start, boot: 25)
+    expect(entries.map { |entry| entry.figures[:next_run_in] }.compact).to include(290.0)
+    rebuilt = MiddleManagement::Tuning::Rebuild.new(entries, from: start, to: start + 600_000).trace.jobs
+    reminder = rebuilt.find { |job| job.due_at.between?(299.0, 300.0) }
+    expect(reminder&.enqueued_at).to eq(10.0), rebuilt.inspect
+    expect(rebuilt.reject { |job| job.equal?(reminder) }).to all(satisfy { |job| job.enqueued_at == job.due_at })
+  end
+
   it "prints only the settings that change, and marks the app-wide ones where pools share them" do
     start = 1_800_000_000_000
     jobs = (0...720).map { |i| [i * 10.0, 3.0] }

@@ -33,7 +33,7 @@ module MiddleManagement
           samples << entry(pool.name, :sample, at, runnable: counts.runnable, capped: counts.capped ? true : false,
                                                    running: counts.running, quantity: quantity,
                                                    needed: verdict.needed, over_max: verdict.over_max,
-                                                   oldest_wait: counts.oldest_wait,
+                                                   oldest_wait: counts.oldest_wait, next_run_in: counts.next_run_in,
                                                    jobs_per_worker: verdict.jobs_per_worker)
           next [samples.last] unless new_change?(pool.name, quantity, verdict.send_quantity)
 

@@ -30,7 +30,8 @@ module MiddleManagement
       # `capped`), running, the quantity Heroku confirmed, what the work
       # needs, whether it asks for more than MAX_WORKERS (`over_max`) and
       # the oldest runnable job's wait in seconds (nil where the library
-      # cannot tell it cheaply), and the jobs per worker it sized by (nil
+      # cannot tell it cheaply), the seconds until the soonest job scheduled
+      # ahead is due (nil: none), and the jobs per worker it sized by (nil
       # with rules). A change: from the confirmed
       # quantity to what was sent, why, the busy and draining dynos, and
       # the process that decided. An error: Heroku's message (scrubbed of
@@ -39,7 +40,7 @@ module MiddleManagement
       # all and the longest. A boot: the dyno and when the call that
       # raised the formation to it was decided (store ms).
       FIGURES = {
-        sample: %i[runnable capped running quantity needed over_max oldest_wait jobs_per_worker],
+        sample: %i[runnable capped running quantity needed over_max oldest_wait next_run_in jobs_per_worker],
         change: %i[from to reason busy draining by],
         error: %i[message status],
         confirmed: %i[quantity],

@@ -31,7 +31,7 @@ module MiddleManagement
       NEWS_MS = 1_000
       KINDS = %i[sample jobs boot].freeze
       # What a look saw: runnable + running, and running.
-      Look = Struct.new(:at, :queue, :running)
+      Look = Struct.new(:at, :queue, :running, :next_due)
       Ended = Struct.new(:at, :done, :seconds, :longest)
 
       attr_reader :trace, :from, :to, :jobs_done, :boot_seconds, :boots
@@ -47,7 +47,7 @@ module MiddleManagement
         boots = entries.select { |entry| entry.kind == :boot }.filter_map { |entry| Measures.boot_seconds(entry) }
         @boots = boots.size
         @boot_seconds = boots.empty? ? nil : Measures.median(boots)
-        @trace = Simulation::Trace.of(jobs(arrivals(looks, ended), durations(ended)))
+        @trace = Simulation::Trace.of(jobs(arrivals(looks, ended), durations(ended), announced(looks)))
       end
 
       def durations? = @jobs_done.positive?
@@ -59,7 +59,8 @@ module MiddleManagement
       def look(entry)
         runnable = whole(entry.figures[:runnable])
         running = whole(entry.figures[:running])
-        runnable && running && Look.new(entry.at, runnable + running, running)
+        next_run_in = seconds(entry.figures[:next_run_in])
+        runnable && running && Look.new(entry.at, runnable + running, running, next_run_in && entry.at + (next_run_in * 1000).round)
       end
 
       def ended(entry)
@@ -80,7 +81,7 @@ module MiddleManagement
         times = []
         arrived = 0
         previous = @from
-        seen = Look.new(@from, 0, 0) # the last look, and what had ended by it
+        seen = Look.new(@from, 0, 0, nil) # the last look, and what had ended by it
         seen_done = 0.0
         marks(looks).each do |at, look|
           done = done_by.call(at)
@@ -174,13 +175,37 @@ module MiddleManagement
         end
       end
 
-      # Jobs past the ended ones (still queued at the end) take the mean.
-      def jobs(times, durations)
+      # When a job scheduled ahead was first seen coming: [due, first seen]
+      # per due time the looks saw as the soonest, in order of due time
+      # (each look's sum of store time and seconds to it drifts by
+      # milliseconds: a due within the news gap of one seen is the same).
+      def announced(looks)
+        seen = {} # due ÷ NEWS_MS => [due, first seen]
+        looks.each do |look|
+          due = look.next_due or next
+          slot = due / NEWS_MS
+          next if (slot - 1..slot + 1).any? { |near| seen[near] && (seen[near][0] - due).abs <= NEWS_MS }
+
+          seen[slot] = [due, look.at]
+        end
+        seen.values.sort_by(&:first)
+      end
+
+      # Jobs past the ended ones (still queued at the end) take the mean. A
+      # job that became runnable when a look had seen it coming was
+      # enqueued when first seen, due when it came: the simulator boots for
+      # it ahead, as the gem did.
+      def jobs(times, durations, announced)
         mean = mean_seconds || 0.0
+        dues = announced.map(&:first)
         # To the millisecond, as a trace file keeps them (`tune --trace-out`).
         times.each_with_index.map do |at, index|
-          seconds = (at - @from).round / 1000.0
-          Simulation::Trace::Job.new(seconds, seconds, durations.fetch(index, mean).round(3), nil)
+          due_at = at.round
+          nearest = dues.bsearch_index { |due| due >= due_at - NEWS_MS }
+          due, first_seen = announced[nearest] if nearest
+          enqueued_at = due && due <= due_at + NEWS_MS && first_seen < due_at - NEWS_MS ? first_seen : due_at
+          Simulation::Trace::Job.new((enqueued_at - @from) / 1000.0, (due_at - @from) / 1000.0,
+                                     durations.fetch(index, mean).round(3), nil)
         end
       end
     end
