@@ -8,6 +8,7 @@
 # runnable jobs) takes. On a throwaway PostgreSQL cluster and on SQLite.
 #
 #   ruby bench/count_cost.rb            # SIZES=1000,10000,100000,1000000
+#   JOBS_PER_WORKER=auto ruby bench/count_cost.rb   # the default: counts up to MAX_WORKERS × 1,000 + 1
 require_relative "setup"
 $LOAD_PATH.unshift File.expand_path("../spec/support", __dir__)
 require "deadlines"
@@ -17,6 +18,7 @@ require_relative "count_cost/fill"
 require "middle_management"
 
 SIZES = ENV.fetch("SIZES", "1000,10000,100000,1000000").split(",").map { |size| Integer(size) }
+JOBS_PER_WORKER = ENV.fetch("JOBS_PER_WORKER", "10")
 DECISIONS = 7 # per size: the median is reported
 
 # ms of SQL the coordinator thread (the gem's) runs inside the block, and
@@ -45,7 +47,7 @@ def measure(database, size)
   CountCostFill.fill(ActiveRecord::Base.connection, size)
   filled_in = Process.clock_gettime(Process::CLOCK_MONOTONIC) - fill_started
   heroku = Bench.heroku
-  Bench.boot(Bench.vars(heroku, "JOBS_PER_WORKER" => 10, "API_THROTTLE" => 0, "COUNT_INTERVAL" => 0))
+  Bench.boot(Bench.vars(heroku, "JOBS_PER_WORKER" => JOBS_PER_WORKER, "API_THROTTLE" => 0, "COUNT_INTERVAL" => 0))
   MiddleManagement.watch # a long-running process decides at boot: sets the formation, reads the schema once
   MiddleManagement.flush(10)
   formation = heroku.quantity("worker")
@@ -86,7 +88,7 @@ end
 Bench.database
 rows += run_sizes("SQLite")
 
-puts "SQL time of one decision (claim, counts, settle), Delayed Job, MAX_WORKERS=10, JOBS_PER_WORKER=10"
+puts "SQL time of one decision (claim, counts, settle), Delayed Job, MAX_WORKERS=10, JOBS_PER_WORKER=#{JOBS_PER_WORKER}"
 puts "(median of #{DECISIONS}; each size beside as many failed jobs and a tenth as many scheduled ahead)"
 puts
 puts format("%-10s | %10s | %14s | %10s | %16s | %9s", "database", "runnable", "decision SQL", "statements",
