@@ -74,8 +74,9 @@ module MiddleManagement
 
       def seconds(value) = Float(value, exception: false)&.then { |s| s.finite? && s >= 0 ? s : nil }
 
-      # Times (ms) at which jobs arrived: at each look, and each minute
-      # without one, what arrived since the last, spread evenly between them.
+      # Times (ms) at which jobs arrived: what arrived since the last mark,
+      # by each look (in the second before it) and by the end of each
+      # minute without one (spread over the minute).
       def arrivals(looks, ended)
         done_by = done_by(ended, looks)
         times = []
