@@ -21,11 +21,7 @@ namespace :middle_management do
     require "middle_management"
     require "middle_management/tuning"
     agent = MiddleManagement.boot
-    days = Float(ENV.fetch("DAYS", MiddleManagement::Tuning::DAYS), exception: false)
-    unless days&.positive? && days <= MiddleManagement::Tuning::MOST_DAYS
-      abort "middle_management: DAYS must be a number of days, more than 0 and at most " \
-            "#{MiddleManagement::Tuning::MOST_DAYS} (got #{ENV["DAYS"].inspect})"
-    end
+    days = MiddleManagement::Tuning.days(ENV.fetch("DAYS", MiddleManagement::Tuning::DAYS), "DAYS")
     now_ms = Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond)
     results = MiddleManagement::Tuning.app(MiddleManagement.configuration, agent.store, now_ms: now_ms, days: days,
                                                                                        pool: ENV["POOL"])

@@ -46,6 +46,14 @@ module MiddleManagement
       end
     end
 
+    # `value` (DAYS=, --days) as a Float, or an Error naming `source`.
+    def days(value, source)
+      days = Float(value, exception: false)
+      return days if days&.positive? && days <= MOST_DAYS
+
+      raise Error, "#{source} must be a number of days, more than 0 and at most #{MOST_DAYS} (got #{value.inspect})"
+    end
+
     # Why `store` holds no history to tune on, or nil.
     def unavailable(store)
       store.is_a?(Store::Local) ? "no history to tune on: #{Store::NOT_INSTALLED}" : store.history_unavailable
@@ -76,10 +84,7 @@ module MiddleManagement
       current = settings(config, pool)
       replay = Simulation::Replay.new(rebuild.trace, settings: current, boot_time: rebuild.boot_seconds || BOOT_SECONDS,
                                                      price: config.dyno_price)
-      grid = Simulation::Grid.new(replay, baseline: "your settings").run
-      pools = config.pools
-      Recommendation.new(pool, rebuild, grid, current, default_pool: pools.first.name == pool.name, pools: pools.size,
-                                                       price: config.dyno_price)
+      Recommendation.new(pool, rebuild, Simulation::Grid.new(replay, baseline: "your settings").run, current, config)
     end
 
     # The pool's settings, as the simulator takes them.

@@ -30,13 +30,16 @@ module MiddleManagement
         parser = parser(options)
         extra = parser.parse(argv)
         raise OptionParser::NeedlessArgument, extra.join(" ") if extra.any?
-        unless options[:days].positive? && options[:days] <= MOST_DAYS
-          raise OptionParser::InvalidArgument, "--days #{format("%g", options[:days])} (more than 0 and at most #{MOST_DAYS})"
+
+        days = begin
+          Tuning.days(options[:days], "--days")
+        rescue Error => e
+          raise OptionParser::InvalidArgument, e.message # a flag's value: usage, as any other
         end
         config = Configuration.from_env(@env)
         app = options[:app] || config.heroku_app
         results = Tuning.app(config, store(options, app), now_ms: Process.clock_gettime(Process::CLOCK_REALTIME, :millisecond),
-                                                          days: options[:days], pool: options[:pool])
+                                                          days: days, pool: options[:pool])
         @out.puts(options[:json] ? JSON.generate(results.map { |pool, result| json(pool, result) }) : Tuning.report(results))
         write_traces(results, options[:trace_out]) if options[:trace_out]
         results.all? { |_pool, result| result.is_a?(Recommendation) } ? 0 : FAILED
@@ -62,7 +65,7 @@ module MiddleManagement
             options[:app] = v
           end
           o.on("--pool NAME", "one pool (process type); default every pool MIDDLE_MANAGEMENT_* sets") { |v| options[:pool] = v }
-          o.on("--days N", Float, "the last N days of history (default #{DAYS}, at most #{MOST_DAYS})") { |v| options[:days] = v }
+          o.on("--days N", "the last N days of history (default #{DAYS}, at most #{MOST_DAYS})") { |v| options[:days] = v }
           o.on("--trace-out PATH", "write the rebuilt jobs as a trace for `middle_management simulate` " \
                                    "(PATH-pool.csv with several pools)") { |v| options[:trace_out] = v }
           o.on("--json", "one JSON array, for scripts") { options[:json] = true }

@@ -11,42 +11,28 @@ module MiddleManagement
     # less; recommended when it costs at least GAIN less than the app's
     # settings, or waits GAIN less at no more cost; else keep them.
     class Recommendation
-      # Smaller gains are the rebuild's blur (arrivals placed within their
-      # minute, scheduled jobs seen only when due): `ruby bench/tune.rb`
-      # found predicted savings of 2-3% to be none on the true day.
+      # Smaller gains are within the rebuild's blur (a worker's minute of
+      # jobs placed where jobs ran; only the soonest job scheduled ahead
+      # seen at each look): `ruby bench/tune.rb` compares with the true day.
       GAIN = 0.05
       NEAR = 0.02
       APP_WIDE = %i[scale_down_delay changes_per_hour].freeze
 
-      attr_reader :pool, :rebuild, :grid, :current
+      # A Grid::Point, or nil: keep the settings.
+      attr_reader :pool, :rebuild, :grid, :recommended
 
       # `grid`: a Simulation::Grid::Result whose baseline is `current`, the
-      # pool's settings; `default_pool`: whether the pool is the one the
-      # MIDDLE_MANAGEMENT_* variables size (others are `c.pool`'s); `pools`:
-      # how many the app has; `price`: the replays' dollars per dyno-hour.
-      def initialize(pool, rebuild, grid, current, default_pool:, pools:, price:)
+      # pool's settings (Tuning.settings) in `config`, the app's.
+      def initialize(pool, rebuild, grid, current, config)
         @pool = pool
         @rebuild = rebuild
         @grid = grid
         @current = current
-        @default_pool = default_pool
-        @pools = pools
-        @price = price
+        @config = config
+        @recommended = choose
       end
 
       def yours = grid.defaults
-
-      # A Grid::Point, or nil: keep the settings.
-      def recommended
-        as_fast = grid.points.select { |point| point.p95 <= yours.p95 }
-        cheapest = as_fast.min_by(&:cost) or return nil
-        best = as_fast.select { |point| point.cost <= cheapest.cost * (1 + NEAR) }.min_by { |point| [point.p95, point.changes] }
-        return nil unless yours.cost.positive?
-
-        cheaper = best.cost <= yours.cost * (1 - GAIN)
-        faster = best.cost <= yours.cost && best.p95 <= yours.p95 * (1 - GAIN)
-        best if cheaper || faster
-      end
 
       # What to set, as the app sets it, only what differs: lines such as
       # "MIDDLE_MANAGEMENT_SCALE_DOWN_DELAY=60".
@@ -59,7 +45,7 @@ module MiddleManagement
       # TRACE <these>` on the rebuilt trace (`tune --trace-out`).
       def flags(point = recommended || yours)
         @current.merge(point.settings).map { |name, value| "--#{name.to_s.tr("_", "-")} #{value}" }
-                .push("--boot-time #{rebuild.boot_seconds || BOOT_SECONDS}", "--price #{@price}").join(" ")
+                .push("--boot-time #{rebuild.boot_seconds || BOOT_SECONDS}", "--price #{@config.dyno_price}").join(" ")
       end
 
       def to_h
@@ -77,7 +63,7 @@ module MiddleManagement
         TEXT
       end
 
-      # "12,040 jobs from … to …; jobs take 3.4 s; dynos boot in 31 s (8 boots)".
+      # "8000 jobs rebuilt from … to …; jobs take 4.9 s; dynos boot in 25 s (24 boots)".
       def summary
         job = rebuild.mean_seconds ? "jobs take #{Measures.seconds(rebuild.mean_seconds)}" : "no job ended"
         boot = if rebuild.boot_seconds
@@ -104,14 +90,27 @@ module MiddleManagement
 
       private
 
-      # Pools other than the default one are set in their `c.pool` call;
-      # the pacing settings are the app's, for every pool.
+      def choose
+        as_fast = grid.points.select { |point| point.p95 <= yours.p95 }
+        cheapest = as_fast.min_by(&:cost) or return nil
+        best = as_fast.select { |point| point.cost <= cheapest.cost * (1 + NEAR) }.min_by { |point| [point.p95, point.changes] }
+        return nil unless yours.cost.positive?
+
+        cheaper = best.cost <= yours.cost * (1 - GAIN)
+        faster = best.cost <= yours.cost && best.p95 <= yours.p95 * (1 - GAIN)
+        best if cheaper || faster
+      end
+
+      # Pools other than the default one (the one MIDDLE_MANAGEMENT_* sizes)
+      # are set in their `c.pool` call; the pacing settings are the app's,
+      # for every pool.
       def line(name, value)
-        if name == :jobs_per_worker && !@default_pool
+        pools = @config.pools
+        if name == :jobs_per_worker && pools.first.name != pool.name
           return %(jobs_per_worker: #{value.inspect} in the c.pool "#{pool.name}", ... call)
         end
 
-        "#{Configuration::ENV_PREFIX}#{name.upcase}=#{value}#{APP_WIDE.include?(name) && @pools > 1 ? " (app-wide: every pool)" : ""}"
+        "#{Configuration::ENV_PREFIX}#{name.upcase}=#{value}#{APP_WIDE.include?(name) && pools.size > 1 ? " (app-wide: every pool)" : ""}"
       end
 
       # 0 and 0.0 seconds are one setting; :auto and "auto" too.
